@@ -1,0 +1,3 @@
+from ddescent.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""Datasets as tensors on the training device: a pool to draw training samples from, and a clean test set.
+
+Each dataset module provides `N_CLASSES`, `input_shape(cfg)`, `pool_size(cfg)`, `check(cfg)` and
+`load(cfg) -> Pool` (numpy arrays); all but `load` answer without reading or generating any data.
+Subsampling, label noise and the validation split are the same for every dataset and live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from ddescent import ConfigError
+from ddescent.data import mnist1d
+from ddescent.data.noise import apply_label_noise
+
+DATASETS: dict[str, ModuleType] = {"mnist1d": mnist1d}
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A dataset as its loader returns it: the training pool and the test set."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+
+@dataclass
+class Data:
+    """What a training run sees. Training labels carry the noise; test labels are always clean."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    label_noise_effective: float
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def module(cfg) -> ModuleType:
+    if cfg.name not in DATASETS:
+        raise ConfigError(f"data={cfg.name}: unknown dataset; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[cfg.name]
+
+
+def check(cfg) -> None:
+    """Bad input that depends on the dataset: missing files, n_train larger than the pool."""
+    mod = module(cfg)
+    mod.check(cfg)
+    pool = mod.pool_size(cfg)
+    n_val = int(round(cfg.get("val_fraction", 0.0) * pool))
+    n_train = cfg.n_train if cfg.n_train is not None else pool - n_val
+    if n_train + n_val > pool:
+        raise ConfigError(f"n_train={n_train}: the {cfg.name} training pool has {pool} samples"
+                          + (f" ({n_val} kept for validation)" if n_val else "") + f"; choose n_train <= {pool - n_val}")
+
+
+def load(cfg, device: torch.device | str = "cpu") -> Data:
+    """Draw the training set (and validation split) from the pool with `data_seed`, add label noise to the
+    training labels only, and move everything to `device`."""
+    pool = module(cfg).load(cfg)
+    n_pool = len(pool.y)
+    rng = np.random.default_rng(cfg.data_seed)
+    order = rng.permutation(n_pool)
+    n_val = int(round(cfg.get("val_fraction", 0.0) * n_pool))
+    n_train = cfg.n_train if cfg.n_train is not None else n_pool - n_val
+    train_idx, val_idx = order[:n_train], order[n_train:n_train + n_val]
+    # The noise stream is separate from the subsampling stream, so n_train does not shift which labels flip.
+    noise_rng = np.random.default_rng([cfg.data_seed, 1])
+    y_clean = pool.y[train_idx]
+    y_noisy = apply_label_noise(y_clean, cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
+    y_val = apply_label_noise(pool.y[val_idx], cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
+
+    def tensor(a, dtype):
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+    return Data(
+        x_train=tensor(pool.x[train_idx], torch.float32),
+        y_train=tensor(y_noisy, torch.long),
+        x_test=tensor(pool.x_test, torch.float32),
+        y_test=tensor(pool.y_test, torch.long),
+        n_classes=pool.n_classes,
+        label_noise_effective=float(np.mean(y_noisy != y_clean)) if n_train else 0.0,
+        x_val=tensor(pool.x[val_idx], torch.float32) if n_val else None,
+        y_val=tensor(y_val, torch.long) if n_val else None,
+    )

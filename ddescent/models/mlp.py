@@ -1,0 +1,86 @@
+"""Fully connected ReLU networks: input -> `depth` hidden layers of `width` units -> classes.
+
+For MNIST-1D (40 inputs, 10 classes) and depth 2: n_params = h^2 + 52h + 10.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ddescent import ConfigError
+
+
+def n_params(cfg, input_shape: tuple[int, ...], n_classes: int) -> int:
+    d, h, L = math.prod(input_shape), int(cfg.width), int(cfg.depth)
+    return (d * h + h) + (L - 1) * (h * h + h) + (h * n_classes + n_classes)
+
+
+def check(cfg) -> None:
+    if float(cfg.width) != int(cfg.width):
+        raise ConfigError(f"model.width={cfg.width}: the mlp's width must be a whole number of units")
+
+
+def build(cfg, input_shape, n_classes, generator):
+    from ddescent.models import init_default
+
+    d, h = math.prod(input_shape), int(cfg.width)
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i in range(int(cfg.depth)):
+        layers += [nn.Linear(d if i == 0 else h, h), nn.ReLU()]
+    layers.append(nn.Linear(h, n_classes))
+    return init_default(nn.Sequential(*layers), generator)
+
+
+class PackedMLP(nn.Module):
+    """G MLPs of one depth trained as one batched computation: x [G, B, d] -> logits [G, B, classes].
+
+    Narrower members are zero-padded to the widest. The padding stays exactly zero under training: a padded
+    unit has zero input weights and bias, so its ReLU output and every gradient through it are zero, and SGD,
+    momentum, weight decay and Adam all leave a zero parameter with zero gradient at zero. Each member
+    therefore computes and learns exactly what it would alone; only the summation order of floats differs.
+    """
+
+    def __init__(self, mlps: list[nn.Sequential]):
+        super().__init__()
+        linears = [[m for m in mlp if isinstance(m, nn.Linear)] for mlp in mlps]
+        depth = len(linears[0])
+        if any(len(ls) != depth for ls in linears):
+            raise ValueError("PackedMLP packs MLPs of one depth")
+        self.widths = [ls[0].out_features for ls in linears]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for layer in range(depth):
+            fan_in = max(ls[layer].in_features for ls in linears)
+            fan_out = max(ls[layer].out_features for ls in linears)
+            w = torch.zeros(len(mlps), fan_in, fan_out)
+            b = torch.zeros(len(mlps), 1, fan_out)
+            for g, ls in enumerate(linears):
+                lin = ls[layer]
+                w[g, : lin.in_features, : lin.out_features] = lin.weight.detach().T
+                b[g, 0, : lin.out_features] = lin.bias.detach()
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(2)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = torch.relu(x)
+        return x
+
+    @torch.no_grad()
+    def unpack(self, g: int, mlp: nn.Sequential) -> nn.Sequential:
+        """Copy member g's trained weights back into `mlp` (built with the member's shape)."""
+        for layer, lin in enumerate(m for m in mlp if isinstance(m, nn.Linear)):
+            lin.weight.copy_(self.weights[layer][g, : lin.in_features, : lin.out_features].T)
+            lin.bias.copy_(self.biases[layer][g, 0, : lin.out_features])
+        return mlp
+
+
+def pack(models: list[nn.Sequential]) -> PackedMLP:
+    return PackedMLP(models)

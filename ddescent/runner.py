@@ -1,0 +1,107 @@
+"""One training run (or a pack of runs trained together): data -> models -> train loop -> records -> store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+
+import ddescent
+from ddescent import data as datasets
+from ddescent import models, regularizers, store
+from ddescent.config import run_id
+from ddescent.train import derive_seed, make_optimizer, resolve_device, train
+
+INIT_STREAM = 0
+
+
+class Single(torch.nn.Module):
+    """Gives a plain model the packed interface [G=1, B, ...] -> [1, B, ..., classes]."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x[0]).unsqueeze(0)
+
+
+def pack_key(config: dict) -> str:
+    """Runs with equal keys can train as one pack: same data, family, recipe; only seed and width differ."""
+    shared = json.loads(json.dumps(config))
+    for key in ("width", "seed"):
+        shared.pop(key, None)
+    shared["model"].pop("width", None)
+    shared["train"].pop("seed", None)
+    return json.dumps(shared, sort_keys=True)
+
+
+def can_pack(config: dict) -> bool:
+    fam = models.FAMILIES.get(config["model"]["name"])
+    return hasattr(fam, "pack") and config["regularizer"]["name"] == "none"
+
+
+def execute(configs: list[dict], progress=None) -> list[str]:
+    """Train the runs of one pack (see pack_key) and write one parquet file per run. Returns their statuses."""
+    cfgs = [OmegaConf.create(c) for c in configs]
+    first = cfgs[0]
+    device = resolve_device(first.train.device)
+    data = datasets.load(first.data, device)
+    fam = models.family(first.model)
+    members = [models.build(c.model, data.input_shape, data.n_classes,
+                            torch.Generator().manual_seed(derive_seed(c.train.seed, INIT_STREAM))) for c in cfgs]
+    net = (fam.pack(members) if hasattr(fam, "pack") else Single(members[0])).to(device)
+    regularizer = regularizers.build(first.regularizer)
+    params = list(net.parameters())
+    penalty = None
+    if regularizer is not None:
+        regularizer = regularizer.to(device)
+        scale = first.regularizer.strength / len(data.y_train)  # lambda / n_train: see ddescent.regularizers
+        weights = [p for name, p in net.named_parameters() if "bias" not in name]
+        penalty = lambda: scale * regularizer.penalty(weights)  # noqa: E731
+    optimizer = make_optimizer(params, first.optim)
+    histories = train(net, data, seeds=[c.train.seed for c in cfgs], epochs=first.train.epochs,
+                      batch_size=first.train.batch_size, eval_points=first.train.eval_points,
+                      optimizer=optimizer, penalty=penalty, progress=progress)
+    statuses = []
+    for config, cfg, member, history in zip(configs, cfgs, members, histories):
+        frame = records(config, cfg, member, data, history, device)
+        store.write_run(frame, store.run_path(cfg.results, cfg.name, frame["run_id"].iloc[0]))
+        statuses.append(history.status)
+    return statuses
+
+
+def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -> pd.DataFrame:
+    """The long-format rows of one run (results contract, design §4)."""
+    frame = pd.DataFrame(history.rows)
+    meta = {
+        "run_id": run_id(config),
+        "experiment": cfg.name,
+        "status": history.status,
+        "dataset": cfg.data.name,
+        "model": cfg.model.name,
+        "optimizer": cfg.optim.name,
+        "regularizer": cfg.regularizer.name,
+        "width": float(cfg.width),
+        "n_params": models.count_params(member),
+        "n_train": len(data.y_train),
+        "n_test": len(data.y_test),
+        "label_noise": float(cfg.label_noise),
+        "label_noise_effective": data.label_noise_effective,
+        "reg_strength": float(cfg.regularizer.strength),
+        "seed": int(cfg.train.seed),
+        "data_seed": int(cfg.data.data_seed),
+        "config": json.dumps(config, sort_keys=True),
+        "ddescent_version": ddescent.__version__,
+        "torch_version": torch.__version__,
+        "device": str(device),
+    }
+    for key, value in meta.items():
+        frame[key] = value
+    for col in ("val_error", "val_loss"):
+        if col not in frame:
+            frame[col] = float("nan")
+    first = [c for c in store.COLUMNS if c in frame]
+    return frame[first + [c for c in frame.columns if c not in first]]

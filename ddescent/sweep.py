@@ -1,0 +1,183 @@
+"""A sweep: expand the jobs, validate all of them, skip the finished, pack the rest, launch.
+
+The local default runs packs in this process. Any Hydra launcher (`--jobs N` picks joblib, or
+`hydra/launcher=submitit_slurm`, `submitit_local`, ...) gets one Hydra job per pack through Hydra's own
+multirun; each job reads its pack from a manifest written beside the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ddescent import ConfigError, data, models, store
+from ddescent.config import compose, expand, run_config, run_id, split_overrides, validate
+from ddescent.runner import can_pack, execute, pack_key
+
+PACK_SLACK = 1.5  # a pack may do at most this much more arithmetic than its members would alone
+PACK_MAX = 64
+
+
+@dataclass
+class Job:
+    overrides: list[str]
+    config: dict
+    run_id: str
+    done: bool
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return (f"{c['model']['name']} width={c['width']:g} n_train={c['n_train']} noise={c['label_noise']:g} "
+                f"λ={c['reg_strength']:g} seed={c['seed']} epochs={c['epochs']}")
+
+
+def plan(overrides: list[str], results: str | None = None) -> list[Job]:
+    """Every job of the sweep, validated (ConfigError on the first bad one), with its run_id and status."""
+    extra = [f"results={Path(results).resolve()}"] if results else []
+    job_overrides, _ = split_overrides(overrides)
+    jobs: dict[str, Job] = {}
+    for line in expand(overrides + extra):
+        cfg = compose(line)
+        validate(cfg)
+        config = run_config(cfg)
+        config["results"] = str(Path(config["results"]).resolve())
+        rid = run_id(config)
+        if rid not in jobs:  # width=8,8 or an axis that does not change the numbers: one run
+            jobs[rid] = Job(line, config, rid, store.is_done(config["results"], config["name"], rid))
+    if not jobs:
+        raise ConfigError(f"the sweep {' '.join(job_overrides)} has no jobs")
+    return list(jobs.values())
+
+
+def training_flops(config: dict) -> float:
+    """About 6 FLOPs per parameter per training sample (forward and backward of a dense network)."""
+    mod = data.module(_node(config["data"]))
+    n = config["n_train"] or mod.pool_size(_node(config["data"]))
+    shape, classes = mod.input_shape(_node(config["data"])), mod.N_CLASSES
+    fam = models.family(_node(config["model"]))
+    return 6.0 * fam.n_params(_node(config["model"]), shape, classes) * n * config["epochs"]
+
+
+def _node(d: dict):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(d)
+
+
+def packs(jobs: list[Job]) -> list[list[Job]]:
+    """Group pending jobs that can train as one batched computation: same pack key, similar widths."""
+    groups: dict[str, list[Job]] = {}
+    single: list[list[Job]] = []
+    for job in jobs:
+        if can_pack(job.config):
+            groups.setdefault(pack_key(job.config), []).append(job)
+        else:
+            single.append([job])
+    out: list[list[Job]] = []
+    for members in groups.values():
+        members.sort(key=lambda j: j.config["width"])
+        current: list[Job] = []
+        for job in members:
+            trial = current + [job]
+            cost = sum(j.config["width"] ** 2 for j in trial)
+            padded = len(trial) * job.config["width"] ** 2
+            if current and (len(trial) > PACK_MAX or padded > PACK_SLACK * cost):
+                out.append(current)
+                trial = [job]
+            current = trial
+        out.append(current)
+    return out + single
+
+
+def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
+    pending = [j for j in jobs if not j.done]
+    for j in jobs:
+        print(f"{j.run_id}  {'done   ' if j.done else 'pending'}  {j.label}", file=stream)
+    flops = sum(training_flops(j.config) for j in pending)
+    print(f"{len(jobs)} jobs: {len(jobs) - len(pending)} done, {len(pending)} pending in {len(packs(pending))} packs; "
+          f"about {flops / 1e12:.2f} TFLOP of training arithmetic pending", file=stream)
+
+
+def progress_enabled(setting) -> bool | None:
+    """tqdm's disable flag: None turns bars off when the stream is not a terminal."""
+    return {"on": False, True: False, "off": True, False: True}.get(setting, None)
+
+
+def run_local(pack_list: list[list[Job]], progress="auto") -> list[str]:
+    """Run packs one after another in this process, with a bar for the sweep and one for the current pack."""
+    statuses = []
+    disable = progress_enabled(progress)
+    with tqdm(total=sum(len(p) for p in pack_list), desc="sweep", unit="run", disable=disable, position=0) as bar:
+        for pack in pack_list:
+            c = pack[0].config
+            widths = ",".join(f"{j.config['width']:g}" for j in pack)
+            with tqdm(total=c["epochs"], desc=f"width {widths}"[:40], unit="epoch", leave=False,
+                      disable=disable, position=1) as inner:
+                statuses += execute([j.config for j in pack], progress=inner)
+            bar.update(len(pack))
+    return statuses
+
+
+# ----------------------------------------------------------------------------- Hydra launchers
+
+
+def write_manifest(pack_list: list[list[Job]]) -> Path:
+    configs = [[j.config for j in pack] for pack in pack_list]
+    blob = json.dumps(configs, sort_keys=True)
+    first = pack_list[0][0].config
+    path = Path(first["results"]) / first["name"] / ".sweep" / f"{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(blob)
+    os.replace(tmp, path)
+    return path
+
+
+def hydra_task(cfg) -> list[str]:
+    """The task function Hydra launches: one pack of the manifest. Module-level so launchers can pickle it."""
+    with open(cfg.launch.manifest) as f:
+        configs = json.load(f)[cfg.launch.pack]
+    todo = [c for c in configs if not store.is_done(c["results"], c["name"], run_id(c))]
+    if not todo:
+        return []
+    threads = cfg.launch.get("threads")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    return execute(todo)
+
+
+def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int) -> None:
+    """Launch one Hydra job per pack with the chosen launcher; returns when all jobs have ended."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra import initialize_config_module
+
+    manifest = write_manifest(pack_list)
+    first = pack_list[0][0].config
+    overrides = list(hydra_overrides)
+    if n_jobs > 1 and not any(o.startswith("hydra/launcher=") for o in overrides):
+        overrides += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
+    threads = max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
+    overrides += [
+        f"name={first['name']}", f"results={first['results']}", "hydra.sweeper.params=null",
+        f"+launch.manifest={manifest}", f"+launch.threads={threads}",
+        "+launch.pack=" + ",".join(str(i) for i in range(len(pack_list))),
+    ]
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("ddescent.conf", version_base="1.3"):
+            GlobalHydra.instance().hydra.multirun(config_name="config", task_function=hydra_task, overrides=overrides)
+    finally:
+        GlobalHydra.instance().clear()
+        manifest.unlink(missing_ok=True)
+

@@ -1,0 +1,169 @@
+"""The training loop, read top to bottom.
+
+One call trains G models in lockstep (G = 1 for a single run; more when a sweep packs several seeds or widths
+into one batched computation). The net maps x [G, B, ...] -> logits [G, B, ..., classes]; every member has its
+own batch order, its own loss and its own evaluation records. Data stays on the device and batches are drawn
+by indexing a permutation: no DataLoader, and one host-device sync per epoch (the divergence check).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ddescent.data import Data
+
+IGNORE_INDEX = -100  # targets with this value (padding in sequence tasks) count in neither loss nor error
+ORDER_STREAM = 1  # the seed's stream for batch order; stream 0 initialises the model
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """Independent, reproducible seeds for the separate random choices of one run."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+def eval_epochs(epochs: int, n_points: int) -> list[int]:
+    """Log-spaced evaluation epochs, plus epoch 0 (initialisation) and the last epoch."""
+    grid = np.round(np.geomspace(1, epochs, max(n_points, 1))).astype(int)
+    return sorted({0, epochs, *grid.tolist()})
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+    """SGD or Adam; the foreach implementations update all parameter tensors in a few kernels."""
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.get("nesterov", False),
+                               weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
+                                weight_decay=cfg.weight_decay, foreach=True)
+    raise ValueError(f"optimizer {cfg.name!r}")
+
+
+def per_model_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each member, [G]; targets equal to IGNORE_INDEX are left out."""
+    G, C = logits.shape[0], logits.shape[-1]
+    losses = F.cross_entropy(logits.reshape(-1, C), y.reshape(-1), reduction="none", ignore_index=IGNORE_INDEX)
+    if y.dim() == 2:  # one label per sample: nothing to ignore
+        return losses.view(G, -1).mean(1)
+    valid = (y.reshape(G, -1) != IGNORE_INDEX).sum(1).clamp_min(1)
+    return losses.view(G, -1).sum(1) / valid
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, G: int, chunk: int = 8192):
+    """(error rate [G], mean loss [G]) of every member on one dataset, in a few large batches."""
+    was_training = net.training
+    net.eval()
+    wrong = torch.zeros(G, device=x.device)
+    loss = torch.zeros(G, device=x.device)
+    count = torch.zeros(G, device=x.device)
+    for i in range(0, len(x), chunk):
+        xb = x[i:i + chunk].expand(G, *x[i:i + chunk].shape)
+        yb = y[i:i + chunk].expand(G, *y[i:i + chunk].shape)
+        logits = net(xb).float()
+        C = logits.shape[-1]
+        valid = (yb != IGNORE_INDEX).reshape(G, -1)
+        loss += F.cross_entropy(logits.reshape(-1, C), yb.reshape(-1), reduction="none",
+                                ignore_index=IGNORE_INDEX).view(G, -1).sum(1)
+        wrong += ((logits.argmax(-1) != yb).reshape(G, -1) & valid).sum(1)
+        count += valid.sum(1)
+    net.train(was_training)
+    count = count.clamp_min(1)
+    return wrong / count, loss / count
+
+
+@dataclass
+class History:
+    """What one member's run recorded: a row per evaluation point, and how it ended."""
+
+    rows: list[dict] = field(default_factory=list)
+    status: str = "complete"
+
+
+def train(
+    net: nn.Module,
+    data: Data,
+    *,
+    seeds: list[int],
+    epochs: int,
+    batch_size: int,
+    eval_points: int,
+    optimizer: torch.optim.Optimizer,
+    penalty: Callable[[], torch.Tensor] | None = None,
+    extras: Callable[[], list[dict]] | None = None,
+    progress=None,
+) -> list[History]:
+    """Train the G = len(seeds) members of `net` for `epochs` epochs and return each member's History.
+
+    `penalty()` returns the regularization term already scaled (summed over members; each member's
+    parameters receive only their own part of it). `extras()` adds columns per member at each evaluation.
+    A member whose loss becomes NaN/inf is recorded as diverged at that epoch and stops being recorded;
+    training ends early once every member has diverged.
+    """
+    G, n = len(seeds), len(data.y_train)
+    device = data.x_train.device
+    orders = [torch.Generator().manual_seed(derive_seed(s, ORDER_STREAM)) for s in seeds]
+    evals = set(eval_epochs(epochs, eval_points))
+    steps_per_epoch = math.ceil(n / batch_size)
+    histories = [History() for _ in seeds]
+    start = time.perf_counter()
+
+    def record(epoch: int, members: list[int]) -> None:
+        measured = [evaluate(net, data.x_train, data.y_train, G), evaluate(net, data.x_test, data.y_test, G)]
+        names = ["train", "test"]
+        if data.x_val is not None:
+            measured.append(evaluate(net, data.x_val, data.y_val, G))
+            names.append("val")
+        values = {f"{name}_{kind}": t.tolist() for name, pair in zip(names, measured)
+                  for kind, t in zip(("error", "loss"), pair)}
+        more = extras() if extras is not None else [{} for _ in seeds]
+        wall = time.perf_counter() - start
+        for g in members:
+            row = {"epoch": epoch, "step": epoch * steps_per_epoch, "wall_time_s": wall}
+            row.update({k: v[g] for k, v in values.items()})
+            row.update(more[g])
+            histories[g].rows.append(row)
+
+    net.train()
+    record(0, list(range(G)))
+    alive = list(range(G))
+    for epoch in range(1, epochs + 1):
+        perm = torch.stack([torch.randperm(n, generator=gen) for gen in orders]).to(device, non_blocking=True)
+        running = torch.zeros(G, device=device)
+        for i in range(0, n, batch_size):
+            idx = perm[:, i:i + batch_size]
+            losses = per_model_loss(net(data.x_train[idx]), data.y_train[idx])
+            objective = losses.sum() if penalty is None else losses.sum() + penalty()
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            running += losses.detach()
+        finite = torch.isfinite(running).tolist()  # the epoch's one sync
+        diverged = [g for g in alive if not finite[g]]
+        for g in diverged:
+            histories[g].status = "diverged"
+        if diverged or epoch in evals:
+            record(epoch, alive)
+        alive = [g for g in alive if finite[g]]
+        if progress is not None:
+            progress.update(1)
+        if not alive:
+            break
+    return histories
