@@ -83,16 +83,19 @@ def load(cfg, device: torch.device | str = "cpu") -> Data:
     y_noisy = apply_label_noise(y_clean, cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
     y_val = apply_label_noise(pool.y[val_idx], cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
 
-    def tensor(a, dtype):
-        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+    def tensor(a, dtype=None):
+        a = np.ascontiguousarray(a)
+        if dtype is None:  # features: float32, or token ids (integers) kept as long
+            dtype = torch.long if np.issubdtype(a.dtype, np.integer) else torch.float32
+        return torch.as_tensor(a, dtype=dtype, device=device)
 
     return Data(
-        x_train=tensor(pool.x[train_idx], torch.float32),
+        x_train=tensor(pool.x[train_idx]),
         y_train=tensor(y_noisy, torch.long),
-        x_test=tensor(pool.x_test, torch.float32),
+        x_test=tensor(pool.x_test),
         y_test=tensor(pool.y_test, torch.long),
         n_classes=pool.n_classes,
-        label_noise_effective=float(np.mean(y_noisy != y_clean)) if n_train else 0.0,
-        x_val=tensor(pool.x[val_idx], torch.float32) if n_val else None,
+        label_noise_effective=float(np.mean((y_noisy != y_clean)[y_clean >= 0])) if n_train else 0.0,
+        x_val=tensor(pool.x[val_idx]) if n_val else None,
         y_val=tensor(y_val, torch.long) if n_val else None,
     )
