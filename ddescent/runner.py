@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -44,7 +47,26 @@ def can_pack(config: dict) -> bool:
 
 
 def execute(configs: list[dict], progress=None) -> list[str]:
-    """Train the runs of one pack (see pack_key) and write one parquet file per run. Returns their statuses."""
+    """Train the runs of one pack (see pack_key) and write one parquet file per run. Returns their statuses.
+
+    Runs already finished, or being trained by another live sweep, are left out; a checkpoint of this pack
+    from an interrupted attempt is resumed."""
+    with contextlib.ExitStack() as stack:
+        todo = []
+        for config in configs:
+            folder = store.runs_dir(config["results"], config["name"])
+            if stack.enter_context(store.claim(folder, run_id(config))) and not store.is_done(
+                    config["results"], config["name"], run_id(config)):
+                todo.append(config)
+        return _train_and_store(todo, progress) if todo else []
+
+
+def _checkpoint_path(configs: list[dict]) -> Path:
+    key = hashlib.sha256(",".join(sorted(run_id(c) for c in configs)).encode()).hexdigest()[:12]
+    return Path(configs[0]["results"]) / configs[0]["name"] / "checkpoints" / f"{key}.pt"
+
+
+def _train_and_store(configs: list[dict], progress) -> list[str]:
     cfgs = [OmegaConf.create(c) for c in configs]
     first = cfgs[0]
     device = resolve_device(first.train.device)
@@ -62,14 +84,30 @@ def execute(configs: list[dict], progress=None) -> list[str]:
         weights = [p for name, p in net.named_parameters() if "bias" not in name]
         penalty = lambda: scale * regularizer.penalty(weights)  # noqa: E731
     optimizer = make_optimizer(params, first.optim)
+
+    ckpt = _checkpoint_path(configs)
+    resume = None
+    if ckpt.exists():
+        try:
+            resume = torch.load(ckpt, map_location=device, weights_only=True)
+        except Exception:  # a checkpoint from another version or a damaged one: start over
+            resume = None
+
+    def save(state: dict) -> None:
+        store.write_atomic(ckpt, lambda f: torch.save(state, f))
+
     histories = train(net, data, seeds=[c.train.seed for c in cfgs], epochs=first.train.epochs,
                       batch_size=first.train.batch_size, eval_points=first.train.eval_points,
-                      optimizer=optimizer, penalty=penalty, progress=progress)
+                      optimizer=optimizer, penalty=penalty, progress=progress,
+                      checkpoint_every=first.train.checkpoint_every, save=save, resume=resume,
+                      patience=first.train.patience)
     statuses = []
     for config, cfg, member, history in zip(configs, cfgs, members, histories):
         frame = records(config, cfg, member, data, history, device)
         store.write_run(frame, store.run_path(cfg.results, cfg.name, frame["run_id"].iloc[0]))
         statuses.append(history.status)
+    if not first.train.keep_checkpoints:
+        ckpt.unlink(missing_ok=True)
     return statuses
 
 
@@ -98,7 +136,7 @@ def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -
         "torch_version": torch.__version__,
         "device": str(device),
     }
-    for key, value in meta.items():
+    for key, value in {**meta, **history.summary}.items():
         frame[key] = value
     for col in ("val_error", "val_loss"):
         if col not in frame:

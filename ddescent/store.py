@@ -6,8 +6,11 @@ reader never sees half a file, a crash never leaves a damaged one, and its prese
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -35,13 +38,19 @@ def is_done(results: str | Path, experiment: str, run_id: str) -> bool:
     return run_path(results, experiment, run_id).exists()
 
 
-def write_run(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically: temporary dot-file beside the target, fsync, then os.replace."""
+HOST = socket.gethostname().replace(".", "-")  # dots separate the fields of temporary names
+STALE_AFTER_S = 24 * 3600  # a dot-file from another host is presumed dead after this long
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call write(file) on a temporary dot-file beside `path`, fsync, then os.replace it into place.
+
+    The dot-file names its writer (host and pid) so a later sweep can remove those of dead writers."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644 & ~_umask())
@@ -49,6 +58,60 @@ def write_run(frame: pd.DataFrame, path: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_run(frame: pd.DataFrame, path: Path) -> None:
+    write_atomic(path, lambda f: pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), f))
+
+
+def _writer_alive(name: str, mtime: float) -> bool:
+    """Whether the process named in a dot-file's name (.<stem>.<host>.<pid>[.<random>].tmp|lock) may still run."""
+    parts = name.split(".")
+    if len(parts) >= 5 and parts[2] == HOST and parts[3].isdigit():
+        try:
+            os.kill(int(parts[3]), 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return time.time() - mtime < STALE_AFTER_S
+
+
+def clean_stale(folder: Path) -> int:
+    """Remove temporary files and locks left in `folder` by writers that died (kill -9, node failure)."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for p in folder.iterdir():
+        if p.name.startswith(".") and p.suffix in (".tmp", ".lock"):
+            try:
+                if not _writer_alive(p.name, p.stat().st_mtime):
+                    p.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+@contextlib.contextmanager
+def claim(folder: Path, run_id: str):
+    """A lock file that says "a live process is training this run": concurrent sweeps over one results
+    folder split the work instead of doing it twice. Yields False when another live writer holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".{run_id}.{HOST}.{os.getpid()}.lock"
+    others = [p for p in folder.glob(f".{run_id}.*.lock") if p != path]
+    if any(_writer_alive(p.name, p.stat().st_mtime) for p in others if p.exists()):
+        yield False
+        return
+    path.touch()
+    # Two sweeps may pass the check together: the lexically first lock wins, the other backs off.
+    holders = sorted(p.name for p in folder.glob(f".{run_id}.*.lock")
+                     if p == path or _writer_alive(p.name, p.stat().st_mtime))
+    try:
+        yield holders[0] == path.name
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _run_files(path: Path) -> list[Path]:

@@ -106,6 +106,13 @@ def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
           f"about {flops / 1e12:.2f} TFLOP of training arithmetic pending", file=stream)
 
 
+def clean(jobs: list[Job]) -> None:
+    """Remove what writers that died left behind (temporary files, locks) in the sweep's folders."""
+    for folder in {Path(j.config["results"]) / j.config["name"] for j in jobs}:
+        for sub in ("runs", "checkpoints"):
+            store.clean_stale(folder / sub)
+
+
 def progress_enabled(setting) -> bool | None:
     """tqdm's disable flag: None turns bars off when the stream is not a terminal."""
     return {"on": False, True: False, "off": True, False: True}.get(setting, None)

@@ -95,6 +95,7 @@ class History:
 
     rows: list[dict] = field(default_factory=list)
     status: str = "complete"
+    summary: dict = field(default_factory=dict)  # per-run values, e.g. the early-stopping choice
 
 
 def train(
@@ -109,6 +110,10 @@ def train(
     penalty: Callable[[], torch.Tensor] | None = None,
     extras: Callable[[], list[dict]] | None = None,
     progress=None,
+    checkpoint_every: int = 0,
+    save: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
+    patience: int = 0,
 ) -> list[History]:
     """Train the G = len(seeds) members of `net` for `epochs` epochs and return each member's History.
 
@@ -116,6 +121,14 @@ def train(
     parameters receive only their own part of it). `extras()` adds columns per member at each evaluation.
     A member whose loss becomes NaN/inf is recorded as diverged at that epoch and stops being recorded;
     training ends early once every member has diverged.
+
+    With a validation split and `patience` > 0, the validation loss is measured every epoch; each member's
+    best epoch by validation loss (and the test error there, reported, never used to choose) goes into its
+    summary, and training stops once no member has improved for `patience` epochs.
+
+    Every `checkpoint_every` epochs the whole state (weights, optimizer, batch-order generators, records) goes
+    to `save(state)`; passing that state back as `resume` continues with exactly the numbers an uninterrupted
+    run would have produced.
     """
     G, n = len(seeds), len(data.y_train)
     device = data.x_train.device
@@ -141,10 +154,48 @@ def train(
             row.update(more[g])
             histories[g].rows.append(row)
 
+    early = patience > 0 and data.x_val is not None
+    best = [math.inf] * G
+    waited = [0] * G
+
+    def early_stopping(epoch: int) -> bool:
+        """Track each member's best epoch by validation loss; True when every member has run out of patience."""
+        val_loss = evaluate(net, data.x_val, data.y_val, G)[1].tolist()
+        improved = [g for g in alive if val_loss[g] < best[g]]
+        if improved:
+            test_error, test_loss = (t.tolist() for t in evaluate(net, data.x_test, data.y_test, G))
+        for g in alive:
+            if g in improved:
+                best[g], waited[g] = val_loss[g], 0
+                histories[g].summary = {"best_epoch": epoch, "best_val_loss": val_loss[g],
+                                        "early_stopped_test_error": test_error[g],
+                                        "early_stopped_test_loss": test_loss[g]}
+            else:
+                waited[g] += 1
+        return all(waited[g] >= patience for g in alive)
+
+    def state(epoch: int) -> dict:
+        return {"epoch": epoch, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "orders": [gen.get_state() for gen in orders], "alive": alive, "best": best, "waited": waited,
+                "histories": [{"rows": h.rows, "status": h.status, "summary": h.summary} for h in histories],
+                "elapsed": time.perf_counter() - start}
+
     net.train()
-    record(0, list(range(G)))
-    alive = list(range(G))
-    for epoch in range(1, epochs + 1):
+    if resume is None:
+        first_epoch, alive = 1, list(range(G))
+        record(0, alive)
+    else:
+        net.load_state_dict(resume["net"])
+        optimizer.load_state_dict(resume["optimizer"])
+        for gen, s in zip(orders, resume["orders"]):
+            gen.set_state(s)
+        histories = [History(h["rows"], h["status"], h["summary"]) for h in resume["histories"]]
+        first_epoch, alive = resume["epoch"] + 1, list(resume["alive"])
+        best[:], waited[:] = resume["best"], resume["waited"]
+        start -= resume["elapsed"]
+        if progress is not None:
+            progress.update(resume["epoch"])
+    for epoch in range(first_epoch, epochs + 1):
         perm = torch.stack([torch.randperm(n, generator=gen) for gen in orders]).to(device, non_blocking=True)
         running = torch.zeros(G, device=device)
         for i in range(0, n, batch_size):
@@ -159,11 +210,15 @@ def train(
         diverged = [g for g in alive if not finite[g]]
         for g in diverged:
             histories[g].status = "diverged"
-        if diverged or epoch in evals:
-            record(epoch, alive)
+        alive_before = alive
         alive = [g for g in alive if finite[g]]
+        patience_out = early and alive and early_stopping(epoch)
+        if diverged or patience_out or epoch in evals:
+            record(epoch, alive_before)
         if progress is not None:
             progress.update(1)
-        if not alive:
+        if not alive or patience_out:
             break
+        if save is not None and checkpoint_every and epoch % checkpoint_every == 0 and epoch < epochs:
+            save(state(epoch))
     return histories

@@ -1,0 +1,56 @@
+import os
+
+import pandas as pd
+import pytest
+
+from ddescent import store
+from ddescent.config import compose, run_config, run_id
+
+
+def _rid(*overrides):
+    return run_id(run_config(compose(list(overrides))))
+
+
+def test_run_id_is_stable_and_ignores_bookkeeping():
+    base = _rid("width=16")
+    assert base == _rid("width=16")
+    assert len(base) == 12
+    assert base == _rid("width=16", "train.device=cpu", "results=/elsewhere", "progress=off", "plot=false")
+
+
+@pytest.mark.parametrize("change", ["width=17", "seed=1", "data_seed=1", "optim.lr=0.02", "label_noise=0.2",
+                                    "epochs=501", "n_train=3000", "optim=adam", "model.depth=3"])
+def test_run_id_changes_with_anything_that_changes_the_numbers(change):
+    assert _rid("width=16") != _rid("width=16", change)
+
+
+def test_write_is_atomic_and_leaves_no_temporaries(tmp_path):
+    path = tmp_path / "runs" / "abc.parquet"
+    frame = pd.DataFrame({"run_id": ["abc"], "epoch": [0], "test_error": [0.5]})
+    store.write_run(frame, path)
+    assert pd.read_parquet(path).equals(frame)
+    assert os.listdir(path.parent) == ["abc.parquet"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    path = tmp_path / "runs" / "bad.parquet"
+
+    class Unwritable:  # pyarrow cannot convert this: the write fails half way
+        pass
+
+    with pytest.raises(Exception):
+        store.write_run(pd.DataFrame({"run_id": ["x"], "obj": [Unwritable()]}), path)
+    assert not path.exists() and os.listdir(path.parent) == []
+
+
+def test_load_skips_foreign_and_damaged_files_and_dotfiles(tmp_path):
+    runs = tmp_path / "exp" / "runs"
+    store.write_run(pd.DataFrame({"run_id": ["a"], "epoch": [1], "x": [1.0]}), runs / "a.parquet")
+    store.write_run(pd.DataFrame({"run_id": ["b"], "epoch": [1], "y": [2.0]}), runs / "b.parquet")  # newer column
+    (runs / "junk.parquet").write_bytes(b"not parquet")
+    (runs / ".c-123.tmp").write_bytes(b"half a file")
+    store.write_run(pd.DataFrame({"other": [1]}), runs / "foreign.parquet")
+    with pytest.warns(UserWarning, match="skipping"):
+        df = store.load(tmp_path)
+    assert sorted(df["run_id"]) == ["a", "b"]
+    assert {"x", "y"} <= set(df.columns)
