@@ -64,6 +64,7 @@ def sweep(
     typer.echo(f"{first['name']}: {len(plan)} jobs, {len(plan) - len(todo)} already done, {len(todo)} to run "
                f"-> {Path(first['results']) / first['name']}", err=True)
     if todo:
+        sw.clean(plan)
         pack_list = sw.packs(todo)
         _, hydra_overrides = sw.split_overrides(overrides)
         if jobs > 1 or hydra_overrides:
@@ -112,14 +113,21 @@ def run(
     typer.echo(f"{status}: {path}")
 
 
+FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "
+               "at the epoch of lowest val_loss), 9.10 (epoch-wise: test error vs epochs), 9.11 (sample-wise: test "
+               "loss vs width, a line per n_train), lambda (train/test error vs 1/λ at a fixed width), heatmap "
+               "(test error over width × epochs).")
+
+
 @app.command()
 @guarded
 def plot(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
-    figure: str = typer.Option("9.9", "--figure", help="Which figure: 9.9 or 9.10."),
+    figure: str = typer.Option("9.9", "--figure", help=FIGURE_HELP),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file (default: RESULTS/fig<figure>.png)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
-    widths: Optional[str] = typer.Option(None, "--widths", help="Comma list of widths for 9.10 (default: small, intermediate, large)."),
+    widths: Optional[str] = typer.Option(None, "--widths", help="Comma list of widths: the lines of 9.10 (default: small, "
+                                         "intermediate, large), the panels of lambda, the widths shown by the others."),
 ):
     """Draw a figure from saved results."""
     from ddescent import plots, store
@@ -130,13 +138,54 @@ def plot(
     if df.empty:
         fail(f"{results}: no runs found")
     kwargs = {"eps": eps}
-    if widths and figure == "9.10":
-        kwargs["widths"] = [float(w) for w in widths.split(",")]
+    if widths:
+        try:
+            kwargs["widths"] = [float(w) for w in widths.split(",") if w.strip()]
+        except ValueError:
+            fail(f"--widths {widths}: expected a comma list of numbers such as 8,16,64")
     try:
-        path = plots.draw(df, figure, out or results / f"fig{figure.replace('.', '_')}.png", **kwargs)
+        path = plots.draw(df, figure, out or results / plots.filename(figure), **kwargs)
     except ValueError as exc:
         fail(str(exc))
     typer.echo(str(path))
+
+
+@app.command()
+@guarded
+def figures(
+    results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
+    eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
+):
+    """Redraw every figure the stored axes allow (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap) into each
+    experiment folder; say why the others are skipped."""
+    from ddescent import analysis, plots, store
+
+    if not results.exists():
+        raise FileNotFoundError(f"{results}: no such results folder")
+    if results.is_dir() and (results / "runs").is_dir():
+        folders = [results]
+    else:
+        folders = sorted({p.parent for p in results.rglob("runs") if p.is_dir()})
+    drawn = 0
+    for folder in folders:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = store.load(folder)
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        if df.empty:
+            continue
+        for figure, reason in analysis.figure_availability(df).items():
+            if reason is None:
+                try:
+                    typer.echo(str(plots.draw(df, figure, folder / plots.filename(figure), eps=eps)))
+                    drawn += 1
+                    continue
+                except ValueError as exc:
+                    reason = str(exc)
+            typer.echo(f"{folder}: figure {figure} skipped: {reason}", err=True)
+    if not drawn:
+        fail(f"{results}: no runs found" if not folders else f"{results}: no figure could be drawn")
 
 
 @app.command("ls")
@@ -168,6 +217,12 @@ def ls_(
         typer.echo(f"{analysis.describe(cond)}: interpolation threshold width = "
                    f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
                    f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")
+    for cond, part in analysis.conditions(analysis.complete(rows), without=("n_train",)):
+        if part["n_train"].nunique() < 2:
+            continue
+        emc = analysis.effective_model_complexity(part, eps)
+        typer.echo(f"{analysis.describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
+                   "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
 
 
 @app.command()

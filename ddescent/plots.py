@@ -14,7 +14,8 @@ import pandas as pd  # noqa: E402
 from ddescent import analysis  # noqa: E402
 
 TRAIN, TEST = "#1f5fa8", "#d1462f"
-FIGURES = ("9.9", "9.10")
+FIGURES = analysis.FIGURES
+HURT = "#f2a541"
 
 
 def _band(ax, x, stats, col, color, label, style="-"):
@@ -35,9 +36,36 @@ def _params_axis(ax, stats):
     top.set_xlabel("parameters")
 
 
-def fig9_9(df: pd.DataFrame, eps: float = 0.01) -> plt.Figure:
+def _only_widths(df: pd.DataFrame, widths: list[float] | None) -> pd.DataFrame:
+    if not widths:
+        return df
+    keep = np.zeros(len(df), bool)
+    for w in widths:
+        keep |= np.isclose(df["width"].to_numpy(float), float(w))
+    if not keep.any():
+        raise ValueError(f"none of the widths {', '.join(f'{w:g}' for w in widths)} is in the records "
+                         f"(stored: {', '.join(f'{w:g}' for w in sorted(df['width'].unique()))})")
+    return df[keep]
+
+
+def _size_label(model: str) -> str:
+    return "model size (embedding dimension d_model)" if model == "transformer" else f"model size ({model} width)"
+
+
+def _subplots(n: int, cols: int = 3, w: float = 6.4, h: float = 4.4):
+    """n panels, at most `cols` a row; returns the figure and the n axes in reading order (spares removed)."""
+    ncols = min(n, cols)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
     """Model-wise double descent: final train and test error vs model size, threshold dashed."""
-    rows = analysis.final(analysis.complete(df))
+    rows = analysis.final(_only_widths(analysis.complete(df), widths))
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
@@ -51,7 +79,7 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01) -> plt.Figure:
         if threshold is not None:
             ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (train error ≤ {eps:g})")
         ax.set_xscale("log")
-        ax.set_xlabel(f"model size ({cond['model']} width)")
+        ax.set_xlabel(_size_label(cond["model"]))
         ax.set_ylabel("error")
         ax.set_ylim(bottom=0)
         n_seeds = int(stats["test_error_count"].max())
@@ -82,8 +110,8 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
-    fig, axes = plt.subplots(1, len(conds), figsize=(6.4 * len(conds), 4.4), squeeze=False)
-    for ax, (cond, part) in zip(axes[0], conds):
+    fig, axes = _subplots(len(conds))
+    for ax, (cond, part) in zip(axes, conds):
         chosen = widths or pick_widths(part, eps)
         colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(chosen)))
         for w, color in zip(chosen, colors):
@@ -105,15 +133,212 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
     return fig
 
 
-DRAW = {"9.9": fig9_9, "9.10": fig9_10}
+def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
+                 by: str = "val_loss") -> plt.Figure:
+    """Model-wise curve with optimal early stopping: the test error of each run at the evaluation whose
+    validation loss (`by`) is lowest, vs model size; the final test error dashed for comparison.
+    The stopping epoch is chosen on the validation split only, never on the test set."""
+    rows = _only_widths(analysis.complete(df), widths)
+    if rows.empty:
+        raise ValueError("no complete runs to plot")
+    stopped = analysis.early_stopped(rows, by)  # ValueError when no validation numbers were recorded
+    ends = analysis.final(rows)
+    conds = list(analysis.conditions(stopped))
+    fig, axes = _subplots(len(conds))
+    for ax, (cond, part) in zip(axes, conds):
+        stats = analysis.seed_stats(part, "width", ["test_error", "train_error", "epoch", "n_params"])
+        same = ends[ends["run_id"].isin(part["run_id"])]
+        last = analysis.seed_stats(same, "width", ["test_error"])
+        _band(ax, stats["width"], stats, "test_error", TEST, f"test, early-stopped (min {by})")
+        ax.plot(last["width"], last["test_error_mean"], "--", color=TEST, alpha=0.55, lw=1.2, label="test, final epoch")
+        ax.plot(stats["width"], stats["train_error_mean"], ":", color=TRAIN, lw=1.2, label="train, early-stopped")
+        threshold = analysis.interpolation_threshold(same, eps)
+        if threshold is not None:
+            ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (final train error ≤ {eps:g})")
+        ax.set_xscale("log")
+        ax.set_xlabel(_size_label(cond["model"]))
+        ax.set_ylabel("error")
+        ax.set_ylim(bottom=0)
+        n_seeds = int(stats["test_error_count"].max())
+        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "")
+                     + f"; stopped at epoch {_span(part['epoch'])}", fontsize=10)
+        _params_axis(ax, stats)
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        ax.legend(frameon=False, fontsize=9)
+    fig.suptitle("Model-wise double descent, early-stopped on the validation split\n(Bishop & Bishop Fig 9.9)",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
 
 
-def draw(df: pd.DataFrame, figure: str, out: str | Path, **kwargs) -> Path:
+def _span(values) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def _edges(values) -> np.ndarray:
+    """Cell edges for positive values on a log axis: geometric midpoints, half a step beyond the ends."""
+    v = np.asarray(sorted(values), float)
+    if len(v) == 1:
+        return np.array([v[0] / 1.2, v[0] * 1.2])
+    mid = np.sqrt(v[1:] * v[:-1])
+    return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])
+
+
+def hurt_spans(widths, hurting) -> list[tuple[float, float]]:
+    """Width ranges (log-axis cells around each width, merged when adjacent) covering the `hurting` widths."""
+    ws = sorted(float(w) for w in widths)
+    edges = _edges(ws)
+    bad = [any(np.isclose(w, h) for h in hurting) for w in ws]
+    spans, start = [], None
+    for i, b in enumerate(bad + [False]):
+        if b and start is None:
+            start = i
+        elif not b and start is not None:
+            spans.append((float(edges[start]), float(edges[i])))
+            start = None
+    return spans
+
+
+def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
+            metric: str = "test_loss") -> plt.Figure:
+    """Sample-wise non-monotonicity: final test loss vs model size, a line per training-set size; the width
+    ranges where the larger training set ends with the higher test loss are shaded."""
+    rows = analysis.final(_only_widths(analysis.complete(df), widths))
+    if rows.empty:
+        raise ValueError("no complete runs to plot")
+    conds = [(c, p) for c, p in analysis.conditions(rows, without=("n_train",)) if p["n_train"].nunique() >= 2]
+    if not conds:
+        raise ValueError("figure 9.11 needs at least two n_train values in one condition "
+                         f"(stored: {', '.join(str(n) for n in sorted(rows['n_train'].unique()))})")
+    fig, axes = _subplots(len(conds))
+    for ax, (cond, part) in zip(axes, conds):
+        sizes = sorted(part["n_train"].unique())
+        colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(sizes)))
+        for n, color in zip(sizes, colors):
+            stats = analysis.seed_stats(part[part["n_train"] == n], "width", [metric])
+            _band(ax, stats["width"], stats, metric, color, f"n_train = {n:,}")
+        cmp = analysis.more_data_hurts(part, metric)
+        bad = cmp[cmp["hurts"]]
+        for i, (lo, hi) in enumerate(hurt_spans(part["width"].unique(), bad["width"])):
+            worst = bad.loc[bad["ratio"].idxmax()]
+            label = (f"more data hurts (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})" if i == 0 else None)
+            ax.axvspan(lo, hi, color=HURT, alpha=0.22, lw=0, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel(_size_label(cond["model"]))
+        ax.set_ylabel(metric.replace("_", " "))
+        n_seeds = int(part.groupby(["n_train", "width"])["run_id"].nunique().max())
+        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        ax.legend(frameon=False, fontsize=9)
+    fig.suptitle("Sample-wise non-monotonicity: more data can hurt (Bishop & Bishop Fig 9.11)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
+    """Regularization-wise double descent: final train and test error vs 1/λ (log x) at a fixed width, a panel
+    per width (and per regularizer). Runs with λ = 0 (1/λ = ∞) are drawn as separate markers at the right
+    edge, beyond a dotted line, labelled "λ = 0"; they are not part of the curves."""
+    rows = analysis.final(_only_widths(analysis.complete(df), widths))
+    if rows.empty:
+        raise ValueError("no complete runs to plot")
+    panels = []
+    for cond, part in analysis.conditions(rows, without=("reg_strength", "regularizer")):
+        for w, at in part.groupby("width", sort=True):
+            zero = at[at["reg_strength"] == 0]
+            pos = at[at["reg_strength"] > 0]
+            for reg, curve in pos.groupby("regularizer", sort=True):
+                if curve["reg_strength"].nunique() + (not zero.empty) >= 2:
+                    panels.append((cond, float(w), reg, curve, zero))
+    if not panels:
+        raise ValueError("the lambda figure needs at least two reg_strength values (one > 0) at one width "
+                         f"(stored: {', '.join(f'{v:g}' for v in sorted(rows['reg_strength'].unique()))})")
+    fig, axes = _subplots(len(panels))
+    for ax, (cond, w, reg, curve, zero) in zip(axes, panels):
+        curve = curve.assign(inv_lambda=1.0 / curve["reg_strength"])
+        stats = analysis.seed_stats(curve, "inv_lambda", ["train_error", "test_error", "n_params"])
+        x = stats["inv_lambda"]
+        _band(ax, x, stats, "train_error", TRAIN, "train")
+        _band(ax, x, stats, "test_error", TEST, "test")
+        if not zero.empty:
+            lo, hi = float(x.min()), float(x.max())
+            right = hi * max(3.0, (hi / lo) ** 0.15) if hi > lo else hi * 3.0
+            for col, color in (("train_error", TRAIN), ("test_error", TEST)):
+                vals = zero[col].to_numpy(float)
+                ax.plot([right], [vals.mean()], "D", color=color, ms=6, mfc="white", mew=1.6)
+                if len(vals) > 1:
+                    ax.vlines(right, vals.min(), vals.max(), color=color, lw=2, alpha=0.4)
+            ax.axvline(np.sqrt(hi * right), color="0.5", ls=":", lw=1)
+            ax.annotate("λ = 0", (right, 1), xytext=(0, -4), textcoords="offset points", ha="center", va="top",
+                        fontsize=8, xycoords=("data", "axes fraction"))
+        ax.set_xscale("log")
+        ax.set_xlabel(f"1/λ (inverse {reg} strength)")
+        ax.set_ylabel("error")
+        ax.set_ylim(bottom=0)
+        n_seeds = int(stats["test_error_count"].max())
+        ax.set_title(f"{analysis.describe(cond)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
+                     + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        ax.legend(frameon=False, fontsize=9)
+    fig.suptitle("Regularization-wise double descent: error vs 1/λ (Bishop & Bishop §9.3.2)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
+                metric: str = "test_error") -> plt.Figure:
+    """Test error over model size × epochs (log-log), from every run's log-spaced evaluations, seed means
+    (Nakkiran et al. 2019 Fig 2 style). Cells with no record stay blank; the interpolation threshold of the
+    final models is dashed."""
+    rows = _only_widths(analysis.complete(df), widths)
+    rows = rows[rows["epoch"] > 0]
+    if rows.empty:
+        raise ValueError("no complete runs with evaluations after epoch 0 to plot")
+    conds = [(c, p) for c, p in analysis.conditions(rows) if p["width"].nunique() >= 2 and p["epoch"].nunique() >= 3]
+    if not conds:
+        raise ValueError("the heatmap needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
+    fig, axes = _subplots(len(conds), cols=2, w=6.8, h=4.8)
+    for ax, (cond, part) in zip(axes, conds):
+        stats = analysis.seed_stats(part, "epoch", [metric], by=["width"])
+        grid = stats.pivot(index="epoch", columns="width", values=f"{metric}_mean").sort_index().sort_index(axis=1)
+        mesh = ax.pcolormesh(_edges(grid.columns), _edges(grid.index), np.ma.masked_invalid(grid.to_numpy(float)),
+                             cmap="viridis", shading="flat")
+        fig.colorbar(mesh, ax=ax, label=metric.replace("_", " "))
+        threshold = analysis.interpolation_threshold(analysis.final(part), eps)
+        if threshold is not None:
+            ax.axvline(threshold, color="white", ls="--", lw=1.2, label=f"interpolation threshold (train error ≤ {eps:g})")
+            ax.legend(frameon=False, fontsize=8, loc="lower left", labelcolor="white")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(_size_label(cond["model"]))
+        ax.set_ylabel("epochs")
+        n_seeds = int(part.groupby("width")["run_id"].nunique().max())
+        ax.set_title(analysis.describe(cond) + (f", mean of {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
+    fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs\n"
+                 "(Nakkiran et al. 2019 Fig 2 style; Bishop & Bishop §9.3.2)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+DRAW = {"9.9": fig9_9, "9.9-early": fig9_9_early, "9.10": fig9_10, "9.11": fig9_11, "lambda": fig_lambda,
+        "heatmap": fig_heatmap}
+
+
+def filename(figure: str) -> str:
+    """The image name a figure gets inside its experiment folder (fig9_9.png, fig9_11.png, figlambda.png, ...)."""
+    return f"fig{figure.replace('.', '_')}.png"
+
+
+def draw(df: pd.DataFrame, figure: str, out: str | Path, dpi: int = 130, **kwargs) -> Path:
+    """Draw one figure of `DRAW` from the records and save it to `out`; ValueError when the records lack the axes."""
     if figure not in DRAW:
         raise ValueError(f"--figure {figure}: choose one of: {', '.join(DRAW)}")
     fig = DRAW[figure](df, **kwargs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
+    try:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi)
+    finally:
+        plt.close(fig)
     return out
