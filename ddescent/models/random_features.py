@@ -1,0 +1,106 @@
+"""Random features (Belkin et al. 2019): a fixed random first layer of p = `width` features and a trained linear
+readout on one-hot targets. The clearest double descent there is: the test error peaks where p = n_train.
+
+Features of an input x in R^d, with W ~ N(0, 1/d) of shape [d, p] drawn from the run's generator:
+    relu:    phi(x) = max(0, x W)
+    fourier: phi(x) = sqrt(2) cos(x W + b), b ~ U[0, 2 pi)   (random Fourier features of a Gaussian kernel)
+W and b are buffers: they move with the model and are saved with it, but are not trained.
+
+The readout is Linear(p, classes) without bias, so n_params = p * classes, all of it trainable.
+
+Solvers (`model.solver`): `lstsq` and `ridge` are closed forms computed by `fit` below; `gd` trains the readout,
+started at zero, through the ordinary training loop (from zero, gradient descent on squared loss tends to the
+minimum-norm solution; on cross-entropy it tends to the max-margin direction instead).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ddescent import ConfigError
+
+FEATURES = ("relu", "fourier")
+SOLVERS = ("lstsq", "ridge", "gd")
+CLOSED_FORM = ("lstsq", "ridge")
+
+
+def n_params(cfg, input_shape: tuple[int, ...], n_classes: int) -> int:
+    return int(cfg.width) * n_classes
+
+
+def check(cfg) -> None:
+    if float(cfg.width) != int(cfg.width):
+        raise ConfigError(f"model.width={cfg.width}: the number of random features must be a whole number")
+    if cfg.features not in FEATURES:
+        raise ConfigError(f"model.features={cfg.features!r}: expected one of {', '.join(FEATURES)}")
+    if cfg.solver not in SOLVERS:
+        raise ConfigError(f"model.solver={cfg.solver!r}: expected one of {', '.join(SOLVERS)}")
+
+
+class RandomFeatures(nn.Module):
+    def __init__(self, d: int, p: int, n_classes: int, kind: str, generator: torch.Generator):
+        super().__init__()
+        self.kind = kind
+        self.register_buffer("weight", torch.randn(d, p, generator=generator) / math.sqrt(d))
+        phase = torch.rand(p, generator=generator) * 2 * math.pi if kind == "fourier" else torch.zeros(p)
+        self.register_buffer("phase", phase)
+        self.readout = nn.Linear(p, n_classes, bias=False)
+        nn.init.zeros_(self.readout.weight)  # gd starts at zero; the closed forms overwrite it
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.flatten(1) @ self.weight
+        if self.kind == "relu":
+            return torch.relu(z)
+        return math.sqrt(2) * torch.cos(z + self.phase)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.features(x))
+
+
+def build(cfg, input_shape, n_classes, generator):
+    check(cfg)
+    return RandomFeatures(math.prod(input_shape), int(cfg.width), n_classes, cfg.features, generator)
+
+
+@torch.no_grad()
+def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
+    """Set the readout to the closed-form solution on the training set (noisy labels, one-hot targets Y):
+
+        lstsq: the minimum-norm minimiser of 1/2 ||Phi W - Y||^2          W = Phi^+ Y
+        ridge: the minimiser of 1/2 ||Phi W - Y||^2 + lambda/2 ||W||^2     W = (Phi^T Phi + lambda I)^-1 Phi^T Y
+
+    lambda (`reg_strength`) has the meaning it has everywhere in ddescent: the book's sum_n E_n + lambda Omega
+    with Omega = 1/2 ||W||^2, as the l2 regularizer uses it. lambda = 0 gives lstsq, the ridge solution's limit.
+    Both come from one thin SVD of Phi in float64: near p = n the smallest singular values are tiny, and they
+    are the double-descent peak itself, so they must be resolved rather than lost to float32 rounding.
+    """
+    if solver not in CLOSED_FORM:
+        raise ValueError(f"fit: solver {solver!r} is not a closed form ({', '.join(CLOSED_FORM)})")
+    device = model.readout.weight.device
+    # float64 linear algebra where the device has it (MPS does not): the same solution on every machine.
+    solve_on = device if device.type in ("cpu", "cuda") else torch.device("cpu")
+    phi = model.features(data.x_train).to(solve_on, torch.float64)
+    targets = F.one_hot(data.y_train, data.n_classes).to(solve_on, torch.float64)
+    U, s, Vh = torch.linalg.svd(phi, full_matrices=False)
+    if solver == "ridge" and reg_strength > 0:
+        gain = s / (s * s + reg_strength)
+    else:  # the pseudo-inverse, with NumPy's and LAPACK's default cut-off for numerically zero singular values
+        cutoff = s.max() * max(phi.shape) * torch.finfo(phi.dtype).eps if s.numel() else 0.0
+        gain = torch.where(s > cutoff, 1.0 / s, torch.zeros_like(s))
+    readout = Vh.T @ (gain[:, None] * (U.T @ targets))  # [p, classes]
+    model.readout.weight.copy_(readout.T.to(device, model.readout.weight.dtype))
+
+
+@torch.no_grad()
+def squared_error(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 8192) -> float:
+    """Mean over samples of ||f(x) - onehot(y)||^2: the data term that lstsq and ridge minimise, and the loss
+    that explodes at p = n (cross-entropy of the same outputs does too, less legibly)."""
+    total = 0.0
+    for i in range(0, len(x), chunk):
+        out = model(x[i:i + chunk]).double()
+        total += ((out - F.one_hot(y[i:i + chunk], n_classes)) ** 2).sum().item()
+    return total / max(len(x), 1)
