@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +17,8 @@ import ddescent
 from ddescent import data as datasets
 from ddescent import models, regularizers, store
 from ddescent.config import run_id
-from ddescent.train import derive_seed, make_optimizer, resolve_device, train
+from ddescent.data.images import augment
+from ddescent.train import History, derive_seed, evaluate, make_optimizer, resolve_device, train
 
 INIT_STREAM = 0
 
@@ -43,7 +46,7 @@ def pack_key(config: dict) -> str:
 
 def can_pack(config: dict) -> bool:
     fam = models.FAMILIES.get(config["model"]["name"])
-    return hasattr(fam, "pack") and config["regularizer"]["name"] == "none"
+    return hasattr(fam, "pack") and config["regularizer"]["name"] in regularizers.PACKABLE
 
 
 def execute(configs: list[dict], progress=None) -> list[str]:
@@ -74,15 +77,53 @@ def _train_and_store(configs: list[dict], progress) -> list[str]:
     fam = models.family(first.model)
     members = [models.build(c.model, data.input_shape, data.n_classes,
                             torch.Generator().manual_seed(derive_seed(c.train.seed, INIT_STREAM))) for c in cfgs]
+    if first.model.get("solver") in getattr(fam, "CLOSED_FORM", ()):
+        histories = _solve(fam, cfgs, members, data)
+    else:
+        histories = _train(fam, configs, cfgs, members, data, device, progress)
+    statuses = []
+    for config, cfg, member, history in zip(configs, cfgs, members, histories):
+        frame = records(config, cfg, member, data, history, device)
+        store.write_run(frame, store.run_path(cfg.results, cfg.name, frame["run_id"].iloc[0]))
+        statuses.append(history.status)
+    return statuses
+
+
+def _solve(fam, cfgs, members, data) -> list[History]:
+    """Closed-form solvers (random features: lstsq, ridge): one evaluation point at epoch 1. The loss recorded
+    is the squared error that these solvers minimise."""
+    histories = []
+    start = time.perf_counter()
+    for cfg, member in zip(cfgs, members):
+        member.to(data.x_train.device)
+        fam.fit(member, data, cfg.model.solver, float(cfg.regularizer.strength))
+        row = {"epoch": 1, "step": 1}
+        splits = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
+        if data.x_val is not None:
+            splits.append(("val", data.x_val, data.y_val))
+        for name, x, y in splits:
+            row[f"{name}_error"] = evaluate(Single(member), x, y, 1)[0].item()
+            row[f"{name}_loss"] = fam.squared_error(member, x, y, data.n_classes)
+        row["wall_time_s"] = time.perf_counter() - start
+        finite = all(math.isfinite(v) for v in row.values())
+        histories.append(History([row], "complete" if finite else "diverged"))
+    return histories
+
+
+def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]:
+    first = cfgs[0]
     net = (fam.pack(members) if hasattr(fam, "pack") else Single(members[0])).to(device)
     regularizer = regularizers.build(first.regularizer)
-    params = list(net.parameters())
-    penalty = None
+    params = [{"params": list(net.parameters())}]
+    penalty = extras = None
     if regularizer is not None:
         regularizer = regularizer.to(device)
-        scale = first.regularizer.strength / len(data.y_train)  # lambda / n_train: see ddescent.regularizers
-        weights = [p for name, p in net.named_parameters() if "bias" not in name]
-        penalty = lambda: scale * regularizer.penalty(weights)  # noqa: E731
+        weights = regularizer.regularized(net)
+        penalty = regularizers.Penalty(regularizer, weights, first.regularizer, len(data.y_train))
+        if hasattr(regularizer, "param_groups"):  # a learned prior: its own learning rates
+            params += regularizer.param_groups(first.optim.lr)
+        if hasattr(regularizer, "mixture"):
+            extras = lambda: [dict(zip(("sws_pi", "sws_mu", "sws_sigma"), regularizer.mixture()))]  # noqa: E731
     optimizer = make_optimizer(params, first.optim)
 
     ckpt = _checkpoint_path(configs)
@@ -100,15 +141,24 @@ def _train_and_store(configs: list[dict], progress) -> list[str]:
                       batch_size=first.train.batch_size, eval_points=first.train.eval_points,
                       optimizer=optimizer, penalty=penalty, progress=progress,
                       checkpoint_every=first.train.checkpoint_every, save=save, resume=resume,
-                      patience=first.train.patience)
-    statuses = []
-    for config, cfg, member, history in zip(configs, cfgs, members, histories):
-        frame = records(config, cfg, member, data, history, device)
-        store.write_run(frame, store.run_path(cfg.results, cfg.name, frame["run_id"].iloc[0]))
-        statuses.append(history.status)
+                      patience=first.train.patience, augment=augment if first.data.get("augment") else None,
+                      extras=extras, state_modules={"regularizer": regularizer} if regularizer is not None else None)
+    if first.regularizer.get("quantize") and histories[0].status == "complete":
+        histories[0].summary.update(_quantize(net, regularizer, data))
     if not first.train.keep_checkpoints:
         ckpt.unlink(missing_ok=True)
-    return statuses
+    return histories
+
+
+def _quantize(net, prior, data) -> dict:
+    """Snap the weights to their component means (soft weight sharing's compression) and evaluate again."""
+    stats = prior.quantize_(prior.regularized(net))
+    out = {f"quantized_{k}": v for k, v in stats.items() if not k.startswith("compression")}
+    out.update({k: v for k, v in stats.items() if k.startswith("compression")})
+    for name, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        error, loss = evaluate(net, x, y, 1)
+        out[f"quantized_{name}_error"], out[f"quantized_{name}_loss"] = error.item(), loss.item()
+    return out
 
 
 def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from ddescent.data import Data
 
 IGNORE_INDEX = -100  # targets with this value (padding in sequence tasks) count in neither loss nor error
 ORDER_STREAM = 1  # the seed's stream for batch order; stream 0 initialises the model
+AUGMENT_STREAM = 2
 
 
 def derive_seed(seed: int, stream: int) -> int:
@@ -107,18 +108,24 @@ def train(
     batch_size: int,
     eval_points: int,
     optimizer: torch.optim.Optimizer,
-    penalty: Callable[[], torch.Tensor] | None = None,
+    penalty: Callable[[int], torch.Tensor | None] | None = None,
     extras: Callable[[], list[dict]] | None = None,
     progress=None,
     checkpoint_every: int = 0,
     save: Callable[[dict], None] | None = None,
     resume: dict | None = None,
     patience: int = 0,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    state_modules: dict[str, nn.Module] | None = None,
 ) -> list[History]:
     """Train the G = len(seeds) members of `net` for `epochs` epochs and return each member's History.
 
-    `penalty()` returns the regularization term already scaled (summed over members; each member's
-    parameters receive only their own part of it). `extras()` adds columns per member at each evaluation.
+    `augment(x, generator)`, when given, transforms each member's training batch with the member's own
+    generator (so a run's numbers do not depend on what it was packed with); evaluation never augments.
+
+    `penalty(epoch)` returns the regularization term already scaled, or None while it is off (summed over
+    members; each member's parameters receive only their own part of it). `state_modules` (a learned prior)
+    are checkpointed with the net. `extras()` adds columns per member at each evaluation.
     A member whose loss becomes NaN/inf is recorded as diverged at that epoch and stops being recorded;
     training ends early once every member has diverged.
 
@@ -133,6 +140,7 @@ def train(
     G, n = len(seeds), len(data.y_train)
     device = data.x_train.device
     orders = [torch.Generator().manual_seed(derive_seed(s, ORDER_STREAM)) for s in seeds]
+    augmenters = [torch.Generator(device).manual_seed(derive_seed(s, AUGMENT_STREAM)) for s in seeds]
     evals = set(eval_epochs(epochs, eval_points))
     steps_per_epoch = math.ceil(n / batch_size)
     histories = [History() for _ in seeds]
@@ -176,7 +184,8 @@ def train(
 
     def state(epoch: int) -> dict:
         return {"epoch": epoch, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "orders": [gen.get_state() for gen in orders], "alive": alive, "best": best, "waited": waited,
+                "modules": {k: m.state_dict() for k, m in (state_modules or {}).items()},
+                "orders": [gen.get_state() for gen in orders + augmenters], "alive": alive, "best": best, "waited": waited,
                 "histories": [{"rows": h.rows, "status": h.status, "summary": h.summary} for h in histories],
                 "elapsed": time.perf_counter() - start}
 
@@ -186,8 +195,10 @@ def train(
         record(0, alive)
     else:
         net.load_state_dict(resume["net"])
+        for k, m in (state_modules or {}).items():
+            m.load_state_dict(resume["modules"][k])
         optimizer.load_state_dict(resume["optimizer"])
-        for gen, s in zip(orders, resume["orders"]):
+        for gen, s in zip(orders + augmenters, resume["orders"]):
             gen.set_state(s)
         histories = [History(h["rows"], h["status"], h["summary"]) for h in resume["histories"]]
         first_epoch, alive = resume["epoch"] + 1, list(resume["alive"])
@@ -200,8 +211,14 @@ def train(
         running = torch.zeros(G, device=device)
         for i in range(0, n, batch_size):
             idx = perm[:, i:i + batch_size]
-            losses = per_model_loss(net(data.x_train[idx]), data.y_train[idx])
-            objective = losses.sum() if penalty is None else losses.sum() + penalty()
+            x = data.x_train[idx]
+            if augment is not None:
+                x = torch.stack([augment(x[g], augmenters[g]) for g in range(G)])
+            losses = per_model_loss(net(x), data.y_train[idx])
+            objective = losses.sum()
+            term = penalty(epoch) if penalty is not None else None
+            if term is not None:
+                objective = objective + term
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
