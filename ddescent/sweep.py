@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -21,7 +22,11 @@ from ddescent import ConfigError, data, models, store
 from ddescent.config import compose, expand, run_config, run_id, split_overrides, validate
 from ddescent.runner import can_pack, execute, pack_key
 
-PACK_SLACK = 1.5  # a pack may do at most this much more arithmetic than its members would alone
+# Time model of a pack's training step, in FLOP-equivalents at the ~46 GFLOP/s one CPU core reaches on these
+# small batched matmuls (measured with the MLP packs of fig9_9): a fixed ~0.4 ms per step (Python, autograd,
+# kernel launches) plus ~0.05 ms per member, plus the padded arithmetic. Small models are all overhead.
+STEP_OVERHEAD_FLOP = 18e6
+MEMBER_OVERHEAD_FLOP = 2.3e6
 PACK_MAX = 64
 
 
@@ -60,7 +65,7 @@ def plan(overrides: list[str], results: str | None = None) -> list[Job]:
 def training_flops(config: dict) -> float:
     """About 6 FLOPs per parameter per training sample (forward and backward of a dense network)."""
     mod = data.module(_node(config["data"]))
-    n = config["n_train"] or mod.pool_size(_node(config["data"]))
+    n = _n_train(config)
     shape, classes = mod.input_shape(_node(config["data"])), mod.N_CLASSES
     fam = models.family(_node(config["model"]))
     return 6.0 * fam.n_params(_node(config["model"]), shape, classes) * n * config["epochs"]
@@ -72,29 +77,44 @@ def _node(d: dict):
     return OmegaConf.create(d)
 
 
-def packs(jobs: list[Job]) -> list[list[Job]]:
-    """Group pending jobs that can train as one batched computation: same pack key, similar widths."""
+def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
+    """Group pending jobs that can train as one batched computation (same pack key). Members are padded to
+    the widest, so a job joins the pack of the next-narrower ones only while that costs no more time than
+    training it apart (padding arithmetic against the per-step overhead it saves), and while the pack stays
+    small enough for the work to spread evenly over `workers` processes."""
+    workers = workers or os.cpu_count() or 1
+    limit = sum(pack_time([j]) for j in jobs) / (2 * workers) if workers > 1 else math.inf
     groups: dict[str, list[Job]] = {}
-    single: list[list[Job]] = []
+    out: list[list[Job]] = []
     for job in jobs:
         if can_pack(job.config):
             groups.setdefault(pack_key(job.config), []).append(job)
         else:
-            single.append([job])
-    out: list[list[Job]] = []
+            out.append([job])
     for members in groups.values():
         members.sort(key=lambda j: j.config["width"])
         current: list[Job] = []
         for job in members:
-            trial = current + [job]
-            cost = sum(j.config["width"] ** 2 for j in trial)
-            padded = len(trial) * job.config["width"] ** 2
-            if current and (len(trial) > PACK_MAX or padded > PACK_SLACK * cost):
+            joined = pack_time(current + [job]) if current else 0.0
+            if current and (len(current) >= PACK_MAX or joined > limit or
+                            joined > pack_time(current) + pack_time([job])):
                 out.append(current)
-                trial = [job]
-            current = trial
+                current = []
+            current.append(job)
         out.append(current)
-    return out + single
+    return out
+
+
+def pack_time(pack: list[Job]) -> float:
+    """A pack's training time in FLOP-equivalents: padded arithmetic plus per-step overhead."""
+    c = pack[0].config
+    steps = c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
+    member = max(training_flops(j.config) for j in pack) + steps * MEMBER_OVERHEAD_FLOP
+    return len(pack) * member + steps * STEP_OVERHEAD_FLOP
+
+
+def _n_train(config: dict) -> int:
+    return config["n_train"] or data.module(_node(config["data"])).pool_size(_node(config["data"]))
 
 
 def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
@@ -118,19 +138,39 @@ def progress_enabled(setting) -> bool | None:
     return {"on": False, True: False, "off": True, False: True}.get(setting, None)
 
 
-def run_local(pack_list: list[list[Job]], progress="auto") -> list[str]:
-    """Run packs one after another in this process, with a bar for the sweep and one for the current pack."""
-    statuses = []
+def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None = None) -> list[str]:
+    """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
+    well: with several packs, each core runs its own worker process with one thread (joblib's loky engine),
+    the costliest packs first so the workers finish together. A single pack runs here, on every core."""
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(pack_list)))
+    order = sorted(pack_list, key=pack_time, reverse=True)
     disable = progress_enabled(progress)
-    with tqdm(total=sum(len(p) for p in pack_list), desc="sweep", unit="run", disable=disable, position=0) as bar:
-        for pack in pack_list:
-            c = pack[0].config
-            widths = ",".join(f"{j.config['width']:g}" for j in pack)
-            with tqdm(total=c["epochs"], desc=f"width {widths}"[:40], unit="epoch", leave=False,
-                      disable=disable, position=1) as inner:
-                statuses += execute([j.config for j in pack], progress=inner)
-            bar.update(len(pack))
+    statuses: list[str] = []
+    with tqdm(total=sum(len(p) for p in order), desc="sweep", unit="run", disable=disable, position=0) as bar:
+        if workers == 1:
+            for pack in order:
+                widths = ",".join(f"{j.config['width']:g}" for j in pack)
+                with tqdm(total=pack[0].config["epochs"], desc=f"width {widths}"[:40], unit="epoch", leave=False,
+                          disable=disable, position=1) as inner:
+                    statuses += execute([j.config for j in pack], progress=inner)
+                bar.update(len(pack))
+            return statuses
+        from joblib import Parallel, delayed
+
+        threads = max(1, cores // workers)
+        tasks = (delayed(_execute_with_threads)([j.config for j in pack], threads) for pack in order)
+        for done in Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks):
+            statuses += done
+            bar.update(len(done))
     return statuses
+
+
+def _execute_with_threads(configs: list[dict], threads: int) -> list[str]:
+    import torch
+
+    torch.set_num_threads(threads)
+    return execute(configs)
 
 
 # ----------------------------------------------------------------------------- Hydra launchers
@@ -156,12 +196,7 @@ def hydra_task(cfg) -> list[str]:
     todo = [c for c in configs if not store.is_done(c["results"], c["name"], run_id(c))]
     if not todo:
         return []
-    threads = cfg.launch.get("threads")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
-    return execute(todo)
+    return _execute_with_threads(todo, int(cfg.launch.get("threads") or (os.cpu_count() or 1)))
 
 
 def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int) -> None:
