@@ -44,6 +44,14 @@ class Job:
                 f"λ={c['reg_strength']:g} seed={c['seed']} epochs={c['epochs']}")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (a SLURM allocation or taskset, not the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
 def plan(overrides: list[str], results: str | None = None) -> list[Job]:
     """Every job of the sweep, validated (ConfigError on the first bad one), with its run_id and status."""
     extra = [f"results={Path(results).resolve()}"] if results else []
@@ -82,7 +90,7 @@ def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
     the widest, so a job joins the pack of the next-narrower ones only while that costs no more time than
     training it apart (padding arithmetic against the per-step overhead it saves), and while the pack stays
     small enough for the work to spread evenly over `workers` processes."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     limit = sum(pack_time([j]) for j in jobs) / (2 * workers) if workers > 1 else math.inf
     groups: dict[str, list[Job]] = {}
     out: list[list[Job]] = []
@@ -142,7 +150,7 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
     """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
     well: with several packs, each core runs its own worker process with one thread (joblib's loky engine),
     the costliest packs first so the workers finish together. A single pack runs here, on every core."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     workers = max(1, min(workers or cores, len(pack_list)))
     order = sorted(pack_list, key=pack_time, reverse=True)
     disable = progress_enabled(progress)
@@ -196,7 +204,7 @@ def hydra_task(cfg) -> list[str]:
     todo = [c for c in configs if not store.is_done(c["results"], c["name"], run_id(c))]
     if not todo:
         return []
-    return _execute_with_threads(todo, int(cfg.launch.get("threads") or (os.cpu_count() or 1)))
+    return _execute_with_threads(todo, int(cfg.launch.get("threads") or usable_cores()))
 
 
 def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int) -> None:
@@ -209,7 +217,7 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
     overrides = list(hydra_overrides)
     if n_jobs > 1 and not any(o.startswith("hydra/launcher=") for o in overrides):
         overrides += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
-    threads = max(1, (os.cpu_count() or 1) // max(n_jobs, 1))
+    threads = max(1, usable_cores() // max(n_jobs, 1))
     overrides += [
         f"name={first['name']}", f"results={first['results']}", "hydra.sweeper.params=null",
         f"+launch.manifest={manifest}", f"+launch.threads={threads}",

@@ -88,13 +88,13 @@ def ddescent(epochs: int, seeds: int, extra: list[str]) -> tuple[float, dict, fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=500)
-    ap.add_argument("--procs", type=int, default=os.cpu_count() or 1, help="plain loop processes (one per core)")
+    ap.add_argument("--procs", type=int, default=len(os.sched_getaffinity(0)), help="plain loop processes (one per core)")
     ap.add_argument("--seeds", type=int, default=0, help="also time ddescent with this many seeds")
     ap.add_argument("--skip-plain", action="store_true")
     ap.add_argument("extra", nargs="*", help="extra overrides for ddescent")
     args = ap.parse_args()
 
-    report = {"epochs": args.epochs, "cores": os.cpu_count()}
+    report = {"epochs": args.epochs, "cores": len(os.sched_getaffinity(0))}
     # Generate (and cache) the data before timing either side.
     from ddescent.config import compose
     from ddescent.data import load
