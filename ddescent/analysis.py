@@ -10,7 +10,7 @@ import pandas as pd
 CONDITION = ["experiment", "dataset", "model", "optimizer", "regularizer", "reg_strength", "label_noise", "n_train"]
 
 # Every figure `plots.DRAW` knows, in the order `ddescent figures` draws them.
-FIGURES = ("9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap")
+FIGURES = ("9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws")
 
 
 def complete(df: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +145,8 @@ def figure_availability(df: pd.DataFrame) -> dict[str, str | None]:
                      else "needs at least 2 reg_strength values (one > 0) at one width")
     why["heatmap"] = (None if _some(trained, (), lambda p: widths(p) and p["epoch"].nunique() >= 3)
                       else "needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
+    why["sws"] = (None if "weight_hist_counts" in rows and rows["weight_hist_counts"].notna().any()
+                  else "no soft-weight-sharing run with a final weight histogram (regularizer=sws)")
     return why
 
 

@@ -321,8 +321,53 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
     return fig
 
 
+def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
+    """Soft weight sharing (Bishop & Bishop §9.4.1): the final weights' histogram under the learned mixture
+    density (left) and the mixture means over training (right), one row per sws run."""
+    rows = _only_widths(analysis.complete(df), widths)
+    if "sws_mu" not in rows or "weight_hist_counts" not in rows:
+        raise ValueError("no soft-weight-sharing runs with a final weight histogram (regularizer=sws, quantize: true)")
+    rows = rows[rows["weight_hist_counts"].notna()]
+    runs = list(rows.groupby("run_id", sort=False))[:6]
+    if not runs:
+        raise ValueError("no soft-weight-sharing runs with a final weight histogram (regularizer=sws, quantize: true)")
+    fig, axes = plt.subplots(len(runs), 2, figsize=(12, 3.6 * len(runs)), squeeze=False)
+    for (hist_ax, mu_ax), (_, run) in zip(axes, runs):
+        run = run.sort_values("epoch")
+        last = run.iloc[-1]
+        lo, hi = last["weight_hist_range"]
+        counts = np.asarray(last["weight_hist_counts"], float)
+        edges = np.linspace(lo, hi, len(counts) + 1)
+        width = edges[1] - edges[0]
+        hist_ax.bar(edges[:-1], counts / (counts.sum() * width), width=width, align="edge", color="0.65",
+                    label="final weights")
+        grid = np.linspace(lo, hi, 800)
+        pi, mu, sigma = (np.asarray(last[c], float) for c in ("sws_pi", "sws_mu", "sws_sigma"))
+        comps = pi[:, None] * np.exp(-0.5 * ((grid - mu[:, None]) / sigma[:, None]) ** 2) / (sigma[:, None] * np.sqrt(2 * np.pi))
+        hist_ax.plot(grid, comps.sum(0), color=TEST, lw=1.5, label="learned mixture p(w)")
+        hist_ax.set_yscale("log")
+        hist_ax.set_ylim(bottom=max(1e-3, 0.5 / (counts.sum() * width)))
+        hist_ax.set_xlabel("weight value")
+        hist_ax.set_ylabel("density (log)")
+        note = (f"width {last['width']:g}, λ={last['reg_strength']:g}: test error {last['test_error']:.3f}"
+                f" → {last.get('quantized_test_error', float('nan')):.3f} quantized, "
+                f"{last.get('compression', float('nan')):.0f}× compression")
+        hist_ax.set_title(note, fontsize=9)
+        hist_ax.legend(frameon=False, fontsize=8)
+        means = np.stack([np.asarray(m, float) for m in run["sws_mu"]])
+        epochs = np.maximum(run["epoch"].to_numpy(), 0.5)
+        mu_ax.plot(epochs, means, color=TRAIN, lw=0.9)
+        mu_ax.set_xscale("log")
+        mu_ax.set_xlabel("epochs (epoch 0 drawn at 0.5)")
+        mu_ax.set_ylabel("mixture means μ_j")
+        mu_ax.grid(alpha=0.3, lw=0.5)
+    fig.suptitle("Soft weight sharing (Bishop & Bishop §9.4.1, eqs 9.21-9.31)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 DRAW = {"9.9": fig9_9, "9.9-early": fig9_9_early, "9.10": fig9_10, "9.11": fig9_11, "lambda": fig_lambda,
-        "heatmap": fig_heatmap}
+        "heatmap": fig_heatmap, "sws": fig_sws}
 
 
 def filename(figure: str) -> str:

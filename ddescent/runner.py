@@ -150,15 +150,24 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
     return histories
 
 
+WEIGHT_HIST_BINS = 200
+
+
 def _quantize(net, prior, data) -> dict:
-    """Snap the weights to their component means (soft weight sharing's compression) and evaluate again."""
-    stats = prior.quantize_(prior.regularized(net))
+    """Snap the weights to their component means (soft weight sharing's compression) and evaluate again.
+    A histogram of the weights before snapping is kept for the `sws` figure (the weights themselves are not)."""
+    weights = prior.regularized(net)
+    flat = torch.cat([w.detach().reshape(-1) for w in weights]).float().cpu()
+    lo, hi = flat.min().item(), flat.max().item()
+    counts = torch.histc(flat, bins=WEIGHT_HIST_BINS, min=lo, max=hi if hi > lo else lo + 1e-6)
+    hist = {"weight_hist_range": [lo, hi], "weight_hist_counts": counts.tolist()}
+    stats = prior.quantize_(weights)
     out = {f"quantized_{k}": v for k, v in stats.items() if not k.startswith("compression")}
     out.update({k: v for k, v in stats.items() if k.startswith("compression")})
     for name, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
         error, loss = evaluate(net, x, y, 1)
         out[f"quantized_{name}_error"], out[f"quantized_{name}_loss"] = error.item(), loss.item()
-    return out
+    return {**hist, **out}
 
 
 def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -> pd.DataFrame:
@@ -187,7 +196,7 @@ def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -
         "device": str(device),
     }
     for key, value in {**meta, **history.summary}.items():
-        frame[key] = value
+        frame[key] = [value] * len(frame) if isinstance(value, list) else value  # a list is one cell, per row
     for col in ("val_error", "val_loss"):
         if col not in frame:
             frame[col] = float("nan")
