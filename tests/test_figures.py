@@ -248,12 +248,39 @@ def test_early_stopped_fig9_9_uses_validation_loss():
         plots.DRAW["9.9-early"](table(run_rows(4), run_rows(8)))
 
 
+def sws_run(width=8):
+    """A soft-weight-sharing run: the mixture at every evaluation and the final weight histogram."""
+    rows = table(run_rows(width, regularizer="sws", reg_strength=1.0))
+    k = len(rows)
+    rows["sws_pi"] = [[0.9, 0.1]] * k
+    rows["sws_mu"] = [[0.0, 0.1 * i] for i in range(k)]
+    rows["sws_sigma"] = [[0.01, 0.05]] * k
+    rows["weight_hist_range"] = [[-0.2, 0.2]] * k
+    rows["weight_hist_counts"] = [[0.0, 10.0, 30.0, 10.0]] * k
+    rows["quantized_test_error"], rows["compression"] = 0.45, 20.0
+    return rows
+
+
+def test_sws_figure_draws_the_recorded_histogram_and_means():
+    df = sws_run()
+    fig = plots.DRAW["sws"](df)
+    hist_ax, mu_ax = fig.axes[:2]
+    heights = [b.get_height() for b in hist_ax.patches]
+    assert np.allclose(heights, np.array([0, 10, 30, 10]) / (50 * 0.1))  # a density: counts / (total * bin width)
+    x, y = line(hist_ax, 0)  # the mixture density at the last evaluation
+    peak = 0.9 / (0.01 * np.sqrt(2 * np.pi))
+    assert np.isclose(y.max(), peak, rtol=0.05) and abs(x[np.argmax(y)]) < 0.002
+    assert np.allclose(line(mu_ax, 1)[1], 0.1 * np.arange(len(df)))  # the second mean over training
+    with pytest.raises(ValueError, match="soft-weight-sharing"):
+        plots.DRAW["sws"](table(run_rows(4)))
+
+
 def test_every_figure_is_available_on_a_full_table_and_draw_saves_it(tmp_path):
-    df = table(*[run_rows(w, n_train=n, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8) for n in (100, 400)],
-               run_rows(8, reg_strength=0.1))
+    df = pd.concat([table(*[run_rows(w, n_train=n, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8) for n in (100, 400)],
+                          run_rows(8, reg_strength=0.1)), sws_run()], ignore_index=True)
     assert analysis.available_figures(df) == list(analysis.FIGURES)
     # 9.9, 9.10, 9.11 and heatmap are saved by the `figures` command test below
-    for figure in ("9.9-early", "lambda"):
+    for figure in ("9.9-early", "lambda", "sws"):
         out = plots.draw(df, figure, tmp_path / plots.filename(figure), eps=0.01, dpi=40)
         assert out.stat().st_size > 2_000
     with pytest.raises(ValueError, match="choose one of"):
