@@ -68,9 +68,9 @@ def sweep(
         pack_list = sw.packs(todo)
         _, hydra_overrides = sw.split_overrides(overrides)
         if jobs > 1 or hydra_overrides:
-            sw.run_hydra(pack_list, hydra_overrides, jobs)
+            sw.run_hydra(pack_list, hydra_overrides, jobs, force)
         else:
-            statuses = sw.run_local(pack_list, first["progress"])
+            statuses = sw.run_local(pack_list, first["progress"], force=force)
             if "diverged" in statuses:
                 typer.echo(f"{statuses.count('diverged')} run(s) diverged (recorded with status 'diverged')", err=True)
     if first.get("plot", True) and not no_plot:
@@ -109,8 +109,8 @@ def run(
     if job.done and not force:
         typer.echo(f"already done: {path} (use --force to rerun)")
         return
-    status = sw.run_local([[job]], job.config["progress"])[0]
-    typer.echo(f"{status}: {path}")
+    statuses = sw.run_local([[job]], job.config["progress"], force=force)
+    typer.echo(f"{statuses[0]}: {path}" if statuses else f"skipped: another live sweep is training {path.stem}")
 
 
 FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "

@@ -49,17 +49,17 @@ def can_pack(config: dict) -> bool:
     return hasattr(fam, "pack") and config["regularizer"]["name"] in regularizers.PACKABLE
 
 
-def execute(configs: list[dict], progress=None) -> list[str]:
+def execute(configs: list[dict], progress=None, force: bool = False) -> list[str]:
     """Train the runs of one pack (see pack_key) and write one parquet file per run. Returns their statuses.
 
-    Runs already finished, or being trained by another live sweep, are left out; a checkpoint of this pack
-    from an interrupted attempt is resumed."""
+    Runs already finished (unless `force`), or being trained by another live sweep, are left out; a checkpoint
+    of this pack from an interrupted attempt is resumed."""
     with contextlib.ExitStack() as stack:
         todo = []
         for config in configs:
             folder = store.runs_dir(config["results"], config["name"])
-            if stack.enter_context(store.claim(folder, run_id(config))) and not store.is_done(
-                    config["results"], config["name"], run_id(config)):
+            if stack.enter_context(store.claim(folder, run_id(config))) and (force or not store.is_done(
+                    config["results"], config["name"], run_id(config))):
                 todo.append(config)
         return _train_and_store(todo, progress) if todo else []
 

@@ -146,7 +146,8 @@ def progress_enabled(setting) -> bool | None:
     return {"on": False, True: False, "off": True, False: True}.get(setting, None)
 
 
-def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None = None) -> list[str]:
+def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None = None,
+              force: bool = False) -> list[str]:
     """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
     well: with several packs, each core runs its own worker process with one thread (joblib's loky engine),
     the costliest packs first so the workers finish together. A single pack runs here, on every core."""
@@ -161,24 +162,24 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
                 widths = ",".join(f"{j.config['width']:g}" for j in pack)
                 with tqdm(total=pack[0].config["epochs"], desc=f"width {widths}"[:40], unit="epoch", leave=False,
                           disable=disable, position=1) as inner:
-                    statuses += execute([j.config for j in pack], progress=inner)
+                    statuses += execute([j.config for j in pack], progress=inner, force=force)
                 bar.update(len(pack))
             return statuses
         from joblib import Parallel, delayed
 
         threads = max(1, cores // workers)
-        tasks = (delayed(_execute_with_threads)([j.config for j in pack], threads) for pack in order)
+        tasks = (delayed(_execute_with_threads)([j.config for j in pack], threads, force) for pack in order)
         for done in Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks):
             statuses += done
             bar.update(len(done))
     return statuses
 
 
-def _execute_with_threads(configs: list[dict], threads: int) -> list[str]:
+def _execute_with_threads(configs: list[dict], threads: int, force: bool = False) -> list[str]:
     import torch
 
     torch.set_num_threads(threads)
-    return execute(configs)
+    return execute(configs, force=force)
 
 
 # ----------------------------------------------------------------------------- Hydra launchers
@@ -201,13 +202,11 @@ def hydra_task(cfg) -> list[str]:
     """The task function Hydra launches: one pack of the manifest. Module-level so launchers can pickle it."""
     with open(cfg.launch.manifest) as f:
         configs = json.load(f)[cfg.launch.pack]
-    todo = [c for c in configs if not store.is_done(c["results"], c["name"], run_id(c))]
-    if not todo:
-        return []
-    return _execute_with_threads(todo, int(cfg.launch.get("threads") or usable_cores()))
+    return _execute_with_threads(configs, int(cfg.launch.get("threads") or usable_cores()),
+                                 bool(cfg.launch.get("force", False)))
 
 
-def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int) -> None:
+def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False) -> None:
     """Launch one Hydra job per pack with the chosen launcher; returns when all jobs have ended."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra import initialize_config_module
@@ -220,7 +219,7 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
     threads = max(1, usable_cores() // max(n_jobs, 1))
     overrides += [
         f"name={first['name']}", f"results={first['results']}", "hydra.sweeper.params=null",
-        f"+launch.manifest={manifest}", f"+launch.threads={threads}",
+        f"+launch.manifest={manifest}", f"+launch.threads={threads}", f"+launch.force={force}",
         "+launch.pack=" + ",".join(str(i) for i in range(len(pack_list))),
     ]
     GlobalHydra.instance().clear()
