@@ -77,10 +77,22 @@ def sweep(
         _draw_figures(Path(first["results"]) / first["name"], first.get("figures") or ["9.9"], first["train"]["threshold_eps"])
 
 
-def _draw_figures(folder: Path, figures: list[str], eps: float) -> None:
-    from ddescent import plots, store
+def _load(path: Path):
+    """The records under `path`; files that cannot be read are skipped with a one-line warning each."""
+    from ddescent import store
 
-    df = store.load(folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = store.load(path)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    return df
+
+
+def _draw_figures(folder: Path, figures: list[str], eps: float) -> None:
+    from ddescent import plots
+
+    df = _load(folder)
     for figure in figures:
         try:
             out = plots.draw(df, figure, folder / f"fig{figure.replace('.', '_')}.png", eps=eps)
@@ -130,11 +142,11 @@ def plot(
                                          "intermediate, large), the panels of lambda, the widths shown by the others."),
 ):
     """Draw a figure from saved results."""
-    from ddescent import plots, store
+    from ddescent import plots
 
     if figure not in plots.DRAW:
         fail(f"--figure {figure}: choose one of: {', '.join(plots.DRAW)}")
-    df = store.load(results)
+    df = _load(results)
     if df.empty:
         fail(f"{results}: no runs found")
     kwargs = {"eps": eps}
@@ -156,9 +168,9 @@ def figures(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
 ):
-    """Redraw every figure the stored axes allow (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap) into each
+    """Redraw every figure the stored axes allow (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap, sws) into each
     experiment folder; say why the others are skipped."""
-    from ddescent import analysis, plots, store
+    from ddescent import analysis, plots
 
     if not results.exists():
         raise FileNotFoundError(f"{results}: no such results folder")
@@ -168,11 +180,7 @@ def figures(
         folders = sorted({p.parent for p in results.rglob("runs") if p.is_dir()})
     drawn = 0
     for folder in folders:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            df = store.load(folder)
-        for w in caught:
-            typer.echo(f"warning: {w.message}", err=True)
+        df = _load(folder)
         if df.empty:
             continue
         for figure, reason in analysis.figure_availability(df).items():
@@ -195,13 +203,9 @@ def ls_(
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
 ):
     """One line per run: status, size, n_train, λ, seed, final errors; then each condition's threshold."""
-    from ddescent import analysis, store
+    from ddescent import analysis
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df = store.load(results)
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    df = _load(results)
     if df.empty:
         typer.echo(f"{results}: no runs")
         return

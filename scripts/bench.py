@@ -76,8 +76,6 @@ def ddescent(epochs: int, seeds: int, extra: list[str]) -> tuple[float, dict, fl
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        import pandas as pd
-
         from ddescent import analysis, store
 
         final = analysis.final(store.load(res))

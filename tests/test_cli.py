@@ -1,6 +1,5 @@
 import json
 
-import pandas as pd
 import pytest
 
 from conftest import cli

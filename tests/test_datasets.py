@@ -2,7 +2,6 @@
 unpickler against forged batches, and the on-device augmentation."""
 
 import gzip
-import io
 import os
 import pickle
 import struct

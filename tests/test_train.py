@@ -1,10 +1,7 @@
 import math
 
-import torch
-from omegaconf import OmegaConf
 
 from ddescent.config import compose
-from ddescent.data import load
 from ddescent.train import eval_epochs
 
 

@@ -8,7 +8,6 @@ For MNIST-1D (length 40) the map shrinks 40 -> 19 -> 10 -> 5, so n_params = 6c^2
 
 from __future__ import annotations
 
-import math
 
 from torch import nn
 
