@@ -24,6 +24,16 @@ def _band(ax, x, stats, col, color, label, style="-"):
         ax.fill_between(x, stats[f"{col}_min"], stats[f"{col}_max"], color=color, alpha=0.18, lw=0)
 
 
+def _style(ax, xlabel: str, ylabel: str) -> None:
+    """The axes every curve figure shares: log x, labels, y from 0, a light grid, the legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3, which="both", lw=0.5)
+    ax.legend(frameon=False, fontsize=9)
+
+
 def _params_axis(ax, stats):
     """A top axis in parameters, interpolated (log-log) from the widths' exact counts."""
     w = stats["width"].to_numpy(float)
@@ -31,9 +41,16 @@ def _params_axis(ax, stats):
     if len(w) < 2 or np.any(np.diff(p) <= 0):
         return
     lw, lp = np.log(w), np.log(p)
-    top = ax.secondary_xaxis("top", functions=(lambda v: np.exp(np.interp(np.log(np.maximum(v, 1e-12)), lw, lp)),
-                                               lambda v: np.exp(np.interp(np.log(np.maximum(v, 1e-12)), lp, lw))))
+    top = ax.secondary_xaxis("top", functions=(lambda v: np.exp(_loglog(v, lw, lp)), lambda v: np.exp(_loglog(v, lp, lw))))
     top.set_xlabel("parameters")
+
+
+def _loglog(v, xs, ys):
+    """log-log interpolation that continues the end slopes past the data (clamping would stack tick labels)."""
+    x = np.log(np.maximum(np.asarray(v, float), 1e-12))
+    y = np.interp(x, xs, ys)
+    lo, hi = (ys[1] - ys[0]) / (xs[1] - xs[0]), (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+    return np.where(x < xs[0], ys[0] + lo * (x - xs[0]), np.where(x > xs[-1], ys[-1] + hi * (x - xs[-1]), y))
 
 
 def _only_widths(df: pd.DataFrame, widths: list[float] | None) -> pd.DataFrame:
@@ -78,15 +95,10 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
         threshold = analysis.interpolation_threshold(part, eps)
         if threshold is not None:
             ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (train error ≤ {eps:g})")
-        ax.set_xscale("log")
-        ax.set_xlabel(_size_label(cond["model"]))
-        ax.set_ylabel("error")
-        ax.set_ylim(bottom=0)
         n_seeds = int(stats["test_error_count"].max())
         ax.set_title(f"{analysis.describe(cond)}" + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
         _params_axis(ax, stats)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        ax.legend(frameon=False, fontsize=9)
+        _style(ax, _size_label(cond["model"]), "error")
     fig.suptitle("Model-wise double descent (Bishop & Bishop Fig 9.9)", fontsize=11)
     fig.tight_layout()
     return fig
@@ -121,13 +133,8 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
             stats = analysis.seed_stats(sel, "epoch", ["train_error", "test_error", "n_params"])
             _band(ax, stats["epoch"], stats, "test_error", color, f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)")
             ax.plot(stats["epoch"], stats["train_error_mean"], "--", color=color, lw=1, alpha=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("epochs")
-        ax.set_ylabel("test error (train dashed)")
-        ax.set_ylim(bottom=0)
         ax.set_title(analysis.describe(cond), fontsize=10)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        ax.legend(frameon=False, fontsize=9)
+        _style(ax, "epochs", "test error (train dashed)")
     fig.suptitle("Epoch-wise double descent (Bishop & Bishop Fig 9.10)", fontsize=11)
     fig.tight_layout()
     return fig
@@ -155,16 +162,11 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
         threshold = analysis.interpolation_threshold(same, eps)
         if threshold is not None:
             ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (final train error ≤ {eps:g})")
-        ax.set_xscale("log")
-        ax.set_xlabel(_size_label(cond["model"]))
-        ax.set_ylabel("error")
-        ax.set_ylim(bottom=0)
         n_seeds = int(stats["test_error_count"].max())
         ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "")
                      + f"; stopped at epoch {_span(part['epoch'])}", fontsize=10)
         _params_axis(ax, stats)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        ax.legend(frameon=False, fontsize=9)
+        _style(ax, _size_label(cond["model"]), "error")
     fig.suptitle("Model-wise double descent, early-stopped on the validation split\n(Bishop & Bishop Fig 9.9)",
                  fontsize=11)
     fig.tight_layout()
@@ -272,15 +274,10 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
             ax.axvline(np.sqrt(hi * right), color="0.5", ls=":", lw=1)
             ax.annotate("λ = 0", (right, 1), xytext=(0, -4), textcoords="offset points", ha="center", va="top",
                         fontsize=8, xycoords=("data", "axes fraction"))
-        ax.set_xscale("log")
-        ax.set_xlabel(f"1/λ (inverse {reg} strength)")
-        ax.set_ylabel("error")
-        ax.set_ylim(bottom=0)
         n_seeds = int(stats["test_error_count"].max())
         ax.set_title(f"{analysis.describe(cond)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
                      + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        ax.legend(frameon=False, fontsize=9)
+        _style(ax, f"1/λ (inverse {reg} strength)", "error")
     fig.suptitle("Regularization-wise double descent: error vs 1/λ (Bishop & Bishop §9.3.2)", fontsize=11)
     fig.tight_layout()
     return fig
