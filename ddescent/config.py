@@ -19,8 +19,8 @@ CONFIG_MODULE = "ddescent.conf"
 GROUPS = ("experiment", "data", "model", "optim", "regularizer")
 SWEEP_AXES = ("width", "epochs", "n_train", "label_noise", "reg_strength", "seed", "data_seed")
 # Keys that never change the numbers of a run, so they stay out of its identity.
-NOT_IDENTITY = ("name", "results", "progress", "plot", "figures", "train.device", "data.cache_dir", "data.root",
-                "hydra", "launch")
+NOT_IDENTITY = ("name", "results", "progress", "plot", "figures", "train.device", "train.checkpoint_every",
+                "train.keep_checkpoints", "data.cache_dir", "data.root", "hydra", "launch")
 
 
 # ----------------------------------------------------------------------------- composing
@@ -122,9 +122,12 @@ RULES: dict[str, Rule] = {
     "reg_strength": NONNEG,
     "seed": NONNEG_INT,
     "data_seed": NONNEG_INT,
+    "val_fraction": RATE,
+    "train.patience": NONNEG_INT,
     "train.batch_size": POSITIVE_INT,
     "train.eval_points": POSITIVE_INT,
     "train.threshold_eps": RATE,
+    "train.checkpoint_every": NONNEG_INT,
     "train.device": Rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
                          "auto, cpu, mps, cuda or cuda:N"),
     "progress": Rule(lambda v: v in ("auto", "on", "off", True, False), "auto, on or off"),
@@ -141,6 +144,55 @@ RULES_BY_GROUP: dict[str, dict[str, Rule]] = {
         "data.final_seq_length": POSITIVE_INT,
     },
     "model/mlp": {"model.width": POSITIVE_INT, "model.depth": POSITIVE_INT},
+    "model/transformer": {
+        "model.width": POSITIVE_INT,
+        "model.heads": POSITIVE_INT,
+        "model.layers": POSITIVE_INT,
+        "model.ff_mult": POSITIVE_INT,
+        "model.positions": Rule(lambda v: v in ("learned", "sinusoidal"), "learned or sinusoidal"),
+        "model.dropout": RATE,
+        "model.pad_id": NONNEG_INT,
+    },
+    "data/seq_synthetic": {
+        **{f"data.{k}": POSITIVE_INT for k in ("determiners", "adjectives", "nouns", "verbs", "adverbs",
+                                               "pool_size", "test_size")},
+        "data.max_adjectives": NONNEG_INT,
+        "data.noise": RATE,
+        "data.generator_seed": NONNEG_INT,
+        "data.val_fraction": RATE,
+    },
+    "data/parallel_text": {
+        "data.src": Rule(lambda v: isinstance(v, str) and v != "", "a file suffix such as de"),
+        "data.tgt": Rule(lambda v: isinstance(v, str) and v != "", "a file suffix such as en"),
+        "data.vocab_size": POSITIVE_INT,
+        "data.max_len": POSITIVE_INT,
+        "data.val_fraction": RATE,
+    },
+    **{f"data/{image_dataset}": {
+        "data.root": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a path to the folder holding the files"),
+        "data.normalize": Rule(lambda v: isinstance(v, bool), "true or false"),
+        "data.augment": Rule(lambda v: isinstance(v, bool), "true or false (random crop + horizontal flip)"),
+        "data.mean": Rule(lambda v: OmegaConf.is_list(v) and all(_num(lambda x: True)(x) for x in v),
+                          "a list of numbers, one per channel"),
+        "data.std": Rule(lambda v: OmegaConf.is_list(v) and all(_num(lambda x: x > 0)(x) for x in v),
+                         "a list of numbers > 0, one per channel"),
+    } for image_dataset in ("mnist", "fashion_mnist", "cifar10")},
+    **{f"model/{conv_family}": {"model.width": POSITIVE_INT} for conv_family in ("cnn1d", "cnn5", "resnet18")},
+    **{f"regularizer/{name}": {"regularizer.start_epoch": NONNEG_INT, "regularizer.ramp_epochs": NONNEG_INT}
+       for name in ("l2", "sws")},
+    "regularizer/sws": {
+        "regularizer.n_components": POSITIVE_INT,
+        "regularizer.pi_zero": Rule(lambda v: v is None or _num(lambda x: 0 < x < 1)(v), "null or a number in (0, 1)"),
+        "regularizer.init_sigma": POSITIVE,
+        "regularizer.init_means": Rule(lambda v: v in ("weights", "range"), "weights or range"),
+        "regularizer.start_epoch": NONNEG_INT,
+        "regularizer.ramp_epochs": NONNEG_INT,
+    },
+    "model/random_features": {
+        "model.width": POSITIVE_INT,
+        "model.features": Rule(lambda v: v in ("relu", "fourier"), "relu or fourier"),
+        "model.solver": Rule(lambda v: v in ("lstsq", "ridge", "gd"), "lstsq, ridge or gd"),
+    },
 }
 
 
@@ -159,7 +211,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(_hydra_message(exc)) from exc
     plain = OmegaConf.create({k: v for k, v in resolved.items() if k != "hydra"})
     rules = dict(RULES)
-    for group in ("data", "model"):
+    for group in ("data", "model", "regularizer"):
         rules.update(RULES_BY_GROUP.get(_choice(plain, group) or "", {}))
     for key, rule in rules.items():
         value = OmegaConf.select(plain, key, default="<absent>")

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 
 from ddescent import ConfigError
-from ddescent.data import mnist1d
+from ddescent.data import mnist1d, parallel_text, seq_synthetic
+from ddescent.data import cifar10, mnist
 from ddescent.data.noise import apply_label_noise
 
-DATASETS: dict[str, ModuleType] = {"mnist1d": mnist1d}
+DATASETS: dict[str, ModuleType] = {"mnist1d": mnist1d, "seq_synthetic": seq_synthetic, "parallel_text": parallel_text,
+                                   "mnist": mnist, "fashion_mnist": mnist, "cifar10": cifar10}
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ import torch
 from torch import nn
 
 from ddescent import ConfigError
-from ddescent.models import mlp
+from ddescent.models import mlp, transformer
+from ddescent.models import cnn1d, cnn5, random_features, resnet18
 
-FAMILIES: dict[str, ModuleType] = {"mlp": mlp}
+FAMILIES: dict[str, ModuleType] = {"mlp": mlp, "transformer": transformer, "cnn1d": cnn1d, "cnn5": cnn5,
+                                    "resnet18": resnet18, "random_features": random_features}
 
 
 def family(cfg) -> ModuleType:
