@@ -27,7 +27,7 @@ def build(vocab=30, length=12, seed=0, **kw):
 
 def synthetic_cfg(**kw):
     cfg = OmegaConf.load(CONF / "data/seq_synthetic.yaml")
-    cfg.merge_with({**dict(n_train=None, label_noise=0.0, data_seed=0, pool_size=300, test_size=100), **kw})
+    cfg.merge_with({**dict(n_train=None, label_noise=0.0, data_seed=0, val_fraction=0.0, pool_size=300, test_size=100), **kw})
     return cfg
 
 
@@ -136,7 +136,7 @@ def write_corpus(root, train, test):
 
 def text_cfg(root, **kw):
     cfg = OmegaConf.load(CONF / "data/parallel_text.yaml")
-    cfg.merge_with(dict(root=root and str(root), n_train=None, label_noise=0.0, data_seed=0, **kw))
+    cfg.merge_with(dict(root=root and str(root), n_train=None, label_noise=0.0, data_seed=0, val_fraction=0.0, **kw))
     return cfg
 
 
