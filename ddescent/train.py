@@ -68,11 +68,17 @@ def per_model_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return losses.view(G, -1).sum(1) / valid
 
 
+EVAL_LOGITS = 1 << 25  # logits held at once while evaluating (128 MB of float32)
+
+
 @torch.no_grad()
-def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, G: int, chunk: int = 8192):
-    """(error rate [G], mean loss [G]) of every member on one dataset, in a few large batches."""
+def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, G: int):
+    """(error rate [G], mean loss [G]) of every member on one dataset, in as few batches as fit: a chunk holds
+    at most EVAL_LOGITS logits (a sequence model's [tokens x vocabulary] per sample is large)."""
     was_training = net.training
     net.eval()
+    per_sample = net(x[:1].expand(G, *x[:1].shape)).numel() // G
+    chunk = max(1, min(8192, EVAL_LOGITS // max(1, G * per_sample)))
     wrong = torch.zeros(G, device=x.device)
     loss = torch.zeros(G, device=x.device)
     count = torch.zeros(G, device=x.device)
