@@ -92,6 +92,15 @@ def early_stopped(df: pd.DataFrame, by: str = "val_loss") -> pd.DataFrame:
     return rows.loc[best.to_numpy()].reset_index(drop=True)
 
 
+def second_peak(final_rows: pd.DataFrame, threshold: float | None) -> pd.Series:
+    """The double-descent peak: the highest mean test error at or after the best model below the threshold
+    (small underfitting models, which err most of all, are the first descent, not the peak)."""
+    stats = seed_stats(final_rows, "width", ["test_error"])
+    below = stats[stats["width"] <= threshold] if threshold is not None else stats
+    start = (below if len(below) else stats).sort_values("test_error_mean").iloc[0]["width"]
+    return stats[stats["width"] >= start].sort_values("test_error_mean").iloc[-1]
+
+
 def conditions(df: pd.DataFrame, without: tuple[str, ...] | list[str] = ()):
     """(description, rows) for every condition present, in a stable order; `without` names condition columns
     that vary inside one group (n_train for the sample-wise figure, reg_strength for the λ-wise one)."""

@@ -217,7 +217,7 @@ def ls_(
                    f"{r.reg_strength:8g} {r.seed:4d} {r.epoch:6d} {r.train_error:9.4f} {r.test_error:8.4f}")
     for cond, part in analysis.conditions(analysis.complete(rows)):
         threshold = analysis.interpolation_threshold(part, eps)
-        peak = analysis.seed_stats(part, "width", ["test_error"]).sort_values("test_error_mean").iloc[-1]
+        peak = analysis.second_peak(part, threshold)
         typer.echo(f"{analysis.describe(cond)}: interpolation threshold width = "
                    f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
                    f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")

@@ -261,6 +261,13 @@ def sws_run(width=8):
     return rows
 
 
+def test_second_peak_skips_the_first_descent():
+    errors = {2: 0.7, 4: 0.5, 8: 0.45, 16: 0.55, 32: 0.5, 64: 0.4}
+    final = table(*[run_rows(w, test_error=e, train_error=0.0 if w >= 16 else 0.3) for w, e in errors.items()])
+    peak = analysis.second_peak(final, analysis.interpolation_threshold(final, 0.01))
+    assert peak["width"] == 16 and peak["test_error_mean"] == pytest.approx(0.55)
+
+
 def test_sws_figure_draws_the_recorded_histogram_and_means():
     df = sws_run()
     fig = plots.DRAW["sws"](df)
