@@ -57,9 +57,9 @@ def execute(configs: list[dict], progress=None, force: bool = False) -> list[str
     with contextlib.ExitStack() as stack:
         todo = []
         for config in configs:
-            folder = store.runs_dir(config["results"], config["name"])
-            if stack.enter_context(store.claim(folder, run_id(config))) and (force or not store.is_done(
-                    config["results"], config["name"], run_id(config))):
+            rid = run_id(config)
+            claimed = stack.enter_context(store.claim(store.runs_dir(config["results"], config["name"]), rid))
+            if claimed and (force or not store.is_done(config["results"], config["name"], rid)):
                 todo.append(config)
         return _train_and_store(todo, progress) if todo else []
 
