@@ -18,7 +18,7 @@ from ddescent import data as datasets
 from ddescent import models, regularizers, store
 from ddescent.config import run_id
 from ddescent.data.images import augment
-from ddescent.train import History, derive_seed, evaluate, make_optimizer, resolve_device, train
+from ddescent.train import History, derive_seed, evaluate, make_optimizer, make_schedule, resolve_device, train
 
 INIT_STREAM = 0
 
@@ -125,6 +125,7 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
         if hasattr(regularizer, "mixture"):
             extras = lambda: [dict(zip(("sws_pi", "sws_mu", "sws_sigma"), regularizer.mixture()))]  # noqa: E731
     optimizer = make_optimizer(params, first.optim)
+    schedule = make_schedule(optimizer, first.optim)
 
     ckpt = _checkpoint_path(configs)
     resume = None
@@ -137,12 +138,16 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
     def save(state: dict) -> None:
         store.write_atomic(ckpt, lambda f: torch.save(state, f))
 
-    histories = train(net, data, seeds=[c.train.seed for c in cfgs], epochs=first.train.epochs,
+    epochs = first.train.epochs
+    if first.train.get("steps"):  # a budget of optimizer steps (the same at every n_train), in whole epochs
+        epochs = math.ceil(first.train.steps / math.ceil(len(data.y_train) / first.train.batch_size))
+    histories = train(net, data, seeds=[c.train.seed for c in cfgs], epochs=epochs,
                       batch_size=first.train.batch_size, eval_points=first.train.eval_points,
                       optimizer=optimizer, penalty=penalty, progress=progress,
                       checkpoint_every=first.train.checkpoint_every, save=save, resume=resume,
                       patience=first.train.patience, augment=augment if first.data.get("augment") else None,
-                      extras=extras, state_modules={"regularizer": regularizer} if regularizer is not None else None)
+                      extras=extras, state_modules={"regularizer": regularizer} if regularizer is not None else None,
+                      schedule=schedule, label_smoothing=float(first.train.get("label_smoothing", 0.0)))
     if first.regularizer.get("quantize") and histories[0].status == "complete":
         histories[0].summary.update(_quantize(net, regularizer, data))
     if not first.train.keep_checkpoints:

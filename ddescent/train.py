@@ -46,6 +46,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_schedule(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """Learning-rate schedule per step: `constant` (optionally after a linear warm-up) or `inverse_sqrt`
+    (linear warm-up to the base rate over warmup_steps, then decay as 1/sqrt(step), as in fairseq)."""
+    kind, warmup = cfg.get("schedule", "constant"), int(cfg.get("warmup_steps", 0))
+    if kind == "constant" and warmup == 0:
+        return None
+    if kind == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    if kind == "inverse_sqrt":
+        w = max(warmup, 1)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / w, math.sqrt(w / (s + 1))))
+    raise ValueError(f"optim.schedule {kind!r}: expected constant or inverse_sqrt")
+
+
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     """SGD or Adam; the fused implementations update each parameter tensor in one kernel (measured ~5% faster
     per step than foreach for the small packed MLPs on a CPU)."""
@@ -58,10 +72,11 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer {cfg.name!r}")
 
 
-def per_model_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def per_model_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean cross-entropy of each member, [G]; targets equal to IGNORE_INDEX are left out."""
     G, C = logits.shape[0], logits.shape[-1]
-    losses = F.cross_entropy(logits.reshape(-1, C), y.reshape(-1), reduction="none", ignore_index=IGNORE_INDEX)
+    losses = F.cross_entropy(logits.reshape(-1, C), y.reshape(-1), reduction="none", ignore_index=IGNORE_INDEX,
+                             label_smoothing=label_smoothing)
     if y.dim() == 2:  # one label per sample: nothing to ignore
         return losses.view(G, -1).mean(1)
     valid = (y.reshape(G, -1) != IGNORE_INDEX).sum(1).clamp_min(1)
@@ -124,8 +139,13 @@ def train(
     patience: int = 0,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     state_modules: dict[str, nn.Module] | None = None,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    label_smoothing: float = 0.0,
 ) -> list[History]:
     """Train the G = len(seeds) members of `net` for `epochs` epochs and return each member's History.
+
+    `schedule` steps the learning rate after every optimizer step; `label_smoothing` enters the training
+    objective only (the recorded losses are plain cross-entropy).
 
     `augment(x, generator)`, when given, transforms each member's training batch with the member's own
     generator (so a run's numbers do not depend on what it was packed with); evaluation never augments.
@@ -191,6 +211,7 @@ def train(
 
     def state(epoch: int) -> dict:
         return {"epoch": epoch, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict() if schedule is not None else None,
                 "modules": {k: m.state_dict() for k, m in (state_modules or {}).items()},
                 "orders": [gen.get_state() for gen in orders + augmenters], "alive": alive, "best": best, "waited": waited,
                 "histories": [{"rows": h.rows, "status": h.status, "summary": h.summary} for h in histories],
@@ -205,6 +226,8 @@ def train(
         for k, m in (state_modules or {}).items():
             m.load_state_dict(resume["modules"][k])
         optimizer.load_state_dict(resume["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(resume["schedule"])
         for gen, s in zip(orders + augmenters, resume["orders"]):
             gen.set_state(s)
         histories = [History(h["rows"], h["status"], h["summary"]) for h in resume["histories"]]
@@ -221,7 +244,7 @@ def train(
             x = data.x_train[idx]
             if augment is not None:
                 x = torch.stack([augment(x[g], augmenters[g]) for g in range(G)])
-            losses = per_model_loss(net(x), data.y_train[idx])
+            losses = per_model_loss(net(x), data.y_train[idx], label_smoothing)
             objective = losses.sum()
             term = penalty(epoch) if penalty is not None else None
             if term is not None:
@@ -229,6 +252,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             running += losses.detach()
         finite = torch.isfinite(running).tolist()  # the epoch's one sync
         diverged = [g for g in alive if not finite[g]]

@@ -32,3 +32,40 @@ def test_learning_lowers_train_loss(data_cache, tmp_path):
     assert last.train_loss < 0.5 * first.train_loss
     assert last.test_error < first.test_error - 0.05
     assert math.isclose(first.train_error, first.train_error)  # recorded at initialisation too
+
+
+def test_inverse_sqrt_schedule_warms_up_then_decays():
+    import torch
+    from omegaconf import OmegaConf
+
+    from ddescent.train import make_schedule
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = make_schedule(opt, OmegaConf.create({"schedule": "inverse_sqrt", "warmup_steps": 4}))
+    rates = []
+    for _ in range(16):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[:4] == [0.25, 0.5, 0.75, 1.0]  # linear warm-up to the base rate
+    assert rates[15] == 0.5  # then sqrt(warmup / step): step 16 -> sqrt(4/16)
+    assert make_schedule(opt, OmegaConf.create({"schedule": "constant"})) is None
+
+
+def test_label_smoothing_enters_the_objective_only(data_cache, tmp_path):
+    import torch
+
+    from ddescent import store
+    from ddescent.config import run_config
+    from ddescent.runner import execute
+    from ddescent.train import per_model_loss
+
+    logits, y = torch.tensor([[[10.0, 0.0, 0.0]]]), torch.tensor([[0]])
+    assert per_model_loss(logits, y, 0.1) > per_model_loss(logits, y)  # smoothing penalises confidence
+    cfg = compose(["data.num_samples=1000", "n_train=200", "epochs=99", "train.steps=7", "train.label_smoothing=0.1",
+                   "optim.warmup_steps=3", f"results={tmp_path}", "width=8"])
+    assert execute([run_config(cfg)]) == ["complete"]
+    df = store.load(tmp_path)
+    assert df.epoch.max() == 4  # 7 steps of batch 100 on 200 samples: 4 whole epochs, not 99
+    assert (df.train_loss > 0).all() and df.train_loss.iloc[-1] < df.train_loss.iloc[0]
