@@ -126,6 +126,7 @@ RULES: dict[str, Rule] = {
     "train.patience": NONNEG_INT,
     "train.steps": OPTIONAL_POSITIVE_INT,
     "train.label_smoothing": RATE,
+    "train.length_buckets": NONNEG_INT,
     "optim.schedule": Rule(lambda v: v in ("constant", "inverse_sqrt"), "constant or inverse_sqrt"),
     "optim.warmup_steps": NONNEG_INT,
     "train.batch_size": POSITIVE_INT,

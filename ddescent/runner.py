@@ -147,7 +147,8 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
                       checkpoint_every=first.train.checkpoint_every, save=save, resume=resume,
                       patience=first.train.patience, augment=augment if first.data.get("augment") else None,
                       extras=extras, state_modules={"regularizer": regularizer} if regularizer is not None else None,
-                      schedule=schedule, label_smoothing=float(first.train.get("label_smoothing", 0.0)))
+                      schedule=schedule, label_smoothing=float(first.train.get("label_smoothing", 0.0)),
+                      length_buckets=int(first.train.get("length_buckets", 0)))
     if first.regularizer.get("quantize") and histories[0].status == "complete":
         histories[0].summary.update(_quantize(net, regularizer, data))
     if not first.train.keep_checkpoints:

@@ -86,6 +86,27 @@ def per_model_loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float
 EVAL_LOGITS = 1 << 25  # logits held at once while evaluating (128 MB of float32)
 
 
+def sequence_lengths(y: torch.Tensor) -> torch.Tensor | None:
+    """Length of each sample up to its last target token (targets are [n, T] with IGNORE_INDEX padding);
+    None for one label per sample."""
+    if y.dim() < 2:
+        return None
+    positions = torch.arange(1, y.shape[1] + 1, device=y.device)
+    return ((y != IGNORE_INDEX) * positions).amax(1)
+
+
+def bucketed_batches(perm: torch.Tensor, lengths: torch.Tensor, batch_size: int, per_bucket: int,
+                     generator: torch.Generator) -> list[torch.Tensor]:
+    """Length bucketing: within each run of `per_bucket` batches of the shuffled order, sort samples by length,
+    cut into batches, then shuffle the batches. Batches hold similar lengths, so little padding is computed
+    (the model cuts each batch to its longest sample). One batch order serves every member of a pack."""
+    block = torch.arange(perm.shape[1], device=perm.device) // (per_bucket * batch_size)
+    key = block * (int(lengths.max()) + 1) + lengths[perm]
+    ordered = perm.gather(1, torch.argsort(key, dim=1, stable=True))
+    batches = list(ordered.split(batch_size, dim=1))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
 @torch.no_grad()
 def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, G: int):
     """(error rate [G], mean loss [G]) of every member on one dataset, in as few batches as fit: a chunk holds
@@ -141,8 +162,11 @@ def train(
     state_modules: dict[str, nn.Module] | None = None,
     schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
     label_smoothing: float = 0.0,
+    length_buckets: int = 0,
 ) -> list[History]:
     """Train the G = len(seeds) members of `net` for `epochs` epochs and return each member's History.
+
+    For sequence targets and `length_buckets` > 0, batches are bucketed by length (see bucketed_batches).
 
     `schedule` steps the learning rate after every optimizer step; `label_smoothing` enters the training
     objective only (the recorded losses are plain cross-entropy).
@@ -170,6 +194,7 @@ def train(
     augmenters = [torch.Generator(device).manual_seed(derive_seed(s, AUGMENT_STREAM)) for s in seeds]
     evals = set(eval_epochs(epochs, eval_points))
     steps_per_epoch = math.ceil(n / batch_size)
+    lengths = sequence_lengths(data.y_train) if length_buckets else None
     histories = [History() for _ in seeds]
     start = time.perf_counter()
 
@@ -239,8 +264,11 @@ def train(
     for epoch in range(first_epoch, epochs + 1):
         perm = torch.stack([torch.randperm(n, generator=gen) for gen in orders]).to(device, non_blocking=True)
         running = torch.zeros(G, device=device)
-        for i in range(0, n, batch_size):
-            idx = perm[:, i:i + batch_size]
+        if lengths is None:
+            batches = [perm[:, i:i + batch_size] for i in range(0, n, batch_size)]
+        else:
+            batches = bucketed_batches(perm, lengths, batch_size, length_buckets, orders[0])
+        for idx in batches:
             x = data.x_train[idx]
             if augment is not None:
                 x = torch.stack([augment(x[g], augmenters[g]) for g in range(G)])

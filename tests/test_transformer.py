@@ -202,3 +202,26 @@ def test_short_training_run_lowers_the_test_loss(tmp_path):
         cfg.model, seq_synthetic.input_shape(cfg.data), seq_synthetic.n_classes(cfg.data))
     assert last.train_loss < 0.6 * first.train_loss and last.test_loss < 0.7 * first.test_loss
     assert last.test_error < first.test_error - 0.2
+
+
+def test_length_bucketing_groups_similar_lengths_and_covers_every_sample():
+    import torch
+
+    from ddescent.train import IGNORE_INDEX, bucketed_batches, sequence_lengths
+
+    n, T = 400, 30
+    lengths_true = torch.randint(5, T + 1, (n,), generator=torch.Generator().manual_seed(0))
+    y = torch.full((n, T), IGNORE_INDEX)
+    for i, L in enumerate(lengths_true.tolist()):
+        y[i, 2:L] = 1  # targets end at the sample's length
+    lengths = sequence_lengths(y)
+    assert torch.equal(lengths, lengths_true)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1)).unsqueeze(0)
+    batches = bucketed_batches(perm, lengths, 20, 10, torch.Generator().manual_seed(2))
+    seen = torch.cat([b[0] for b in batches])
+    assert sorted(seen.tolist()) == list(range(n))  # every sample once per epoch
+    spread = sum(int(lengths[b[0]].max() - lengths[b[0]].min()) for b in batches) / len(batches)
+    random_spread = sum(int(lengths[perm[0, i:i + 20]].max() - lengths[perm[0, i:i + 20]].min())
+                        for i in range(0, n, 20)) / (n // 20)
+    assert spread < random_spread / 4  # batches hold similar lengths
+    assert sequence_lengths(torch.zeros(5, dtype=torch.long)) is None
