@@ -1,6 +1,7 @@
 """A sweep: expand the jobs, validate all of them, skip the finished, pack the rest, launch.
 
-The local default runs packs in this process. Any Hydra launcher (`--jobs N` picks joblib, or
+The local default runs packs on this machine, one single-threaded worker process per core (one pack: in this
+process). Any Hydra launcher (`--jobs N` picks joblib, or
 `hydra/launcher=submitit_slurm`, `submitit_local`, ...) gets one Hydra job per pack through Hydra's own
 multirun; each job reads its pack from a manifest written beside the results.
 """
