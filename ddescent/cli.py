@@ -128,7 +128,7 @@ def run(
 FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "
                "at the epoch of lowest val_loss), 9.10 (epoch-wise: test error vs epochs), 9.11 (sample-wise: test "
                "loss vs width, a line per n_train), lambda (train/test error vs 1/λ at a fixed width), heatmap "
-               "(test error over width × epochs).")
+               "(test error over width × epochs), sws (final weights under the learned mixture prior).")
 
 
 @app.command()
