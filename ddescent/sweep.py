@@ -8,6 +8,7 @@ multirun; each job reads its pack from a manifest written beside the results.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -37,6 +38,16 @@ class Job:
     config: dict
     run_id: str
     done: bool
+
+    @functools.cached_property
+    def flops(self) -> float:
+        """Training arithmetic of this run (see training_flops); computed once, packing asks often."""
+        return training_flops(self.config)
+
+    @functools.cached_property
+    def steps(self) -> int:
+        c = self.config
+        return c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
 
     @property
     def label(self) -> str:
@@ -116,9 +127,8 @@ def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
 
 def pack_time(pack: list[Job]) -> float:
     """A pack's training time in FLOP-equivalents: padded arithmetic plus per-step overhead."""
-    c = pack[0].config
-    steps = c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
-    member = max(training_flops(j.config) for j in pack) + steps * MEMBER_OVERHEAD_FLOP
+    steps = pack[0].steps
+    member = max(j.flops for j in pack) + steps * MEMBER_OVERHEAD_FLOP
     return len(pack) * member + steps * STEP_OVERHEAD_FLOP
 
 
@@ -130,7 +140,7 @@ def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
     pending = [j for j in jobs if not j.done]
     for j in jobs:
         print(f"{j.run_id}  {'done   ' if j.done else 'pending'}  {j.label}", file=stream)
-    flops = sum(training_flops(j.config) for j in pending)
+    flops = sum(j.flops for j in pending)
     print(f"{len(jobs)} jobs: {len(jobs) - len(pending)} done, {len(pending)} pending in {len(packs(pending))} packs; "
           f"about {flops / 1e12:.2f} TFLOP of training arithmetic pending", file=stream)
 
