@@ -238,7 +238,8 @@ def train(
         return {"epoch": epoch, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict() if schedule is not None else None,
                 "modules": {k: m.state_dict() for k, m in (state_modules or {}).items()},
-                "orders": [gen.get_state() for gen in orders + augmenters], "alive": alive, "best": best, "waited": waited,
+                "generators": [gen.get_state() for gen in orders + augmenters],
+                "alive": alive, "best": best, "waited": waited,
                 "histories": [{"rows": h.rows, "status": h.status, "summary": h.summary} for h in histories],
                 "elapsed": time.perf_counter() - start}
 
@@ -253,7 +254,7 @@ def train(
         optimizer.load_state_dict(resume["optimizer"])
         if schedule is not None:
             schedule.load_state_dict(resume["schedule"])
-        for gen, s in zip(orders + augmenters, resume["orders"]):
+        for gen, s in zip(orders + augmenters, resume["generators"]):
             gen.set_state(s)
         histories = [History(h["rows"], h["status"], h["summary"]) for h in resume["histories"]]
         first_epoch, alive = resume["epoch"] + 1, list(resume["alive"])
