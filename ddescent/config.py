@@ -17,7 +17,6 @@ from ddescent import ConfigError
 
 CONFIG_MODULE = "ddescent.conf"
 GROUPS = ("experiment", "data", "model", "optim", "regularizer")
-SWEEP_AXES = ("width", "epochs", "n_train", "label_noise", "reg_strength", "seed", "data_seed")
 # Keys that never change the numbers of a run, so they stay out of its identity.
 NOT_IDENTITY = ("name", "results", "progress", "plot", "figures", "train.device", "train.checkpoint_every",
                 "train.keep_checkpoints", "data.cache_dir", "data.root", "hydra", "launch")
