@@ -57,3 +57,20 @@ def test_packed_mlp_trains_exactly_like_separate_models():
         assert torch.all(packed.weights[0][g, :, w:] == 0)  # padded units never woke up
     back = packed.unpack(1, _mlp(8)[0])
     torch.testing.assert_close(back(x), alone[1](x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("depth,smoothing", [(1, 0.0), (2, 0.0), (3, 0.1)])
+def test_packed_mlp_backward_by_hand_equals_autograd(depth, smoothing):
+    """The hand-written backward (the fast path of the training loop) gives autograd's gradients, padding
+    included, on a batch that is a strided slice as the loop passes it."""
+    widths = [3, 8, 13]
+    nets = [mlp.pack([build(OmegaConf.create({"name": "mlp", "width": w, "depth": depth}), (40,), 10,
+                            torch.Generator().manual_seed(i)) for i, w in enumerate(widths)]) for _ in range(2)]
+    g = torch.Generator().manual_seed(1)
+    block_x, block_y = torch.randn(3, 96, 40, generator=g), torch.randint(0, 10, (3, 96), generator=g)
+    x, y = block_x[:, 32:64], block_y[:, 32:64]
+    per_model_loss(nets[0](x), y, smoothing).sum().backward()
+    nets[1].backward_by_hand(x, y, smoothing)
+    for auto, hand in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(hand.grad, auto.grad, rtol=1e-5, atol=1e-7)
+    assert torch.all(nets[1].weights[0].grad[0, :, 3:] == 0)  # padded units get no gradient

@@ -69,3 +69,31 @@ def test_label_smoothing_enters_the_objective_only(data_cache, tmp_path):
     df = store.load(tmp_path)
     assert df.epoch.max() == 4  # 7 steps of batch 100 on 200 samples: 4 whole epochs, not 99
     assert (df.train_loss > 0).all() and df.train_loss.iloc[-1] < df.train_loss.iloc[0]
+
+
+def test_lean_sgd_update_matches_torch_step():
+    """The loop's lean SGD update leaves the same weights and optimizer state as SGD.step (two groups, weight
+    decay, Nesterov, a changing learning rate), so checkpoints stay interchangeable."""
+    import torch
+
+    from ddescent.train import lean_update
+
+    def run(lean: bool):
+        g = torch.Generator().manual_seed(0)
+        a, b = torch.nn.Parameter(torch.randn(4, 3, generator=g)), torch.nn.Parameter(torch.randn(3, generator=g))
+        opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.05}], lr=0.1, momentum=0.9,
+                              nesterov=True, weight_decay=1e-2, fused=True)
+        zero_grad, step = lean_update(opt) if lean else (opt.zero_grad, opt.step)
+        for i in range(5):
+            opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+            zero_grad()
+            ((a.sin().sum() + b.square().sum()) ** 2).backward()
+            step()
+        return [a, b], opt.state_dict()
+
+    (params_lean, state_lean), (params_ref, state_ref) = run(True), run(False)
+    for p, q in zip(params_lean, params_ref):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    for key in state_ref["state"]:
+        torch.testing.assert_close(state_lean["state"][key]["momentum_buffer"],
+                                   state_ref["state"][key]["momentum_buffer"], rtol=0, atol=0)

@@ -74,6 +74,31 @@ class PackedMLP(nn.Module):
         return x
 
     @torch.no_grad()
+    def backward_by_hand(self, x: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> None:
+        """Set every parameter's .grad to the gradient of the summed members' mean cross-entropy on (x, y), with
+        the forward and backward passes written out. The numbers are autograd's (a test compares them); the
+        point is speed: for matrices this small, autograd's bookkeeping and the generic loss cost about as much
+        as the arithmetic, and this step is ~1.5x faster on a CPU (see scripts/bench.py)."""
+        G, B = y.shape
+        ws, bs = list(self.weights), list(self.biases)
+        acts = [x.flatten(2)]
+        for w, b in zip(ws[:-1], bs[:-1]):
+            acts.append(torch.relu(torch.baddbmm(b, acts[-1], w)))
+        # Logits as [G, classes, B]: a softmax over a middle dimension of 10 is several times faster than over
+        # a last dimension of 10.
+        logits = torch.baddbmm(bs[-1].transpose(1, 2), ws[-1].transpose(1, 2), acts[-1].transpose(1, 2))
+        d = torch.softmax(logits, 1)  # d(loss)/d(logits) = (softmax - target) / B
+        d.scatter_add_(1, y.unsqueeze(1), torch.full((G, 1, B), label_smoothing - 1.0, device=d.device))
+        if label_smoothing:
+            d.sub_(label_smoothing / d.shape[1])
+        d = d.mul_(1.0 / B).transpose(1, 2)
+        for i in reversed(range(len(ws))):
+            ws[i].grad = torch.bmm(acts[i].transpose(1, 2), d)
+            bs[i].grad = d.sum(1, keepdim=True)
+            if i > 0:  # through the ReLU: threshold_backward is the one-op form of grad * (activation > 0)
+                d = torch.ops.aten.threshold_backward(torch.bmm(d, ws[i].transpose(1, 2)), acts[i], 0)
+
+    @torch.no_grad()
     def unpack(self, g: int, mlp: nn.Sequential) -> nn.Sequential:
         """Copy member g's trained weights back into `mlp` (built with the member's shape)."""
         for layer, lin in enumerate(m for m in mlp if isinstance(m, nn.Linear)):
