@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ddescent import ConfigError, data, models, store
-from ddescent.config import compose, expand, run_config, run_id, split_overrides, validate
+from ddescent.config import compose_all, expand, run_config, run_id, split_overrides, validate
 from ddescent.runner import can_pack, execute, pack_key
 
 # Time model of a pack's training step, in FLOP-equivalents at the ~46 GFLOP/s one CPU core reaches on these
@@ -29,6 +29,10 @@ from ddescent.runner import can_pack, execute, pack_key
 # kernel launches) plus ~0.05 ms per member, plus the padded arithmetic. Small models are all overhead.
 STEP_OVERHEAD_FLOP = 18e6
 MEMBER_OVERHEAD_FLOP = 2.3e6
+# On a GPU a step of these models costs a fixed ~0.2-0.3 ms of kernel launches at ~20 TFLOP/s: padding is
+# nearly free, so the packable runs of a sweep share packs, trained one after another by the one process that
+# owns the device.
+ACCELERATOR_STEP_OVERHEAD_FLOP = 5e9
 PACK_MAX = 64
 
 
@@ -48,6 +52,13 @@ class Job:
     def steps(self) -> int:
         c = self.config
         return c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
+
+    @functools.cached_property
+    def accelerator(self) -> bool:
+        """Trains on a GPU (or MPS) rather than the CPU."""
+        from ddescent.train import resolve_device
+
+        return resolve_device(self.config["train"]["device"]).type != "cpu"
 
     @property
     def label(self) -> str:
@@ -69,8 +80,8 @@ def plan(overrides: list[str], results: str | None = None) -> list[Job]:
     extra = [f"results={Path(results).resolve()}"] if results else []
     job_overrides, _ = split_overrides(overrides)
     jobs: dict[str, Job] = {}
-    for line in expand(overrides + extra):
-        cfg = compose(line)
+    lines = expand(overrides + extra)
+    for line, cfg in zip(lines, compose_all(lines)):
         validate(cfg)
         config = run_config(cfg)
         config["results"] = str(Path(config["results"]).resolve())
@@ -102,7 +113,7 @@ def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
     the widest, so a job joins the pack of the next-narrower ones only while that costs no more time than
     training it apart (padding arithmetic against the per-step overhead it saves), and while the pack stays
     small enough for the work to spread evenly over `workers` processes."""
-    workers = workers or usable_cores()
+    workers = 1 if any(j.accelerator for j in jobs) else workers or usable_cores()
     limit = sum(pack_time([j]) for j in jobs) / (2 * workers) if workers > 1 else math.inf
     groups: dict[str, list[Job]] = {}
     out: list[list[Job]] = []
@@ -129,7 +140,7 @@ def pack_time(pack: list[Job]) -> float:
     """A pack's training time in FLOP-equivalents: padded arithmetic plus per-step overhead."""
     steps = pack[0].steps
     member = max(j.flops for j in pack) + steps * MEMBER_OVERHEAD_FLOP
-    return len(pack) * member + steps * STEP_OVERHEAD_FLOP
+    return len(pack) * member + steps * (ACCELERATOR_STEP_OVERHEAD_FLOP if pack[0].accelerator else STEP_OVERHEAD_FLOP)
 
 
 def _n_train(config: dict) -> int:
@@ -161,9 +172,12 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
               force: bool = False) -> list[str]:
     """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
     well: with several packs, each core runs its own worker process with one thread (joblib's loky engine),
-    the costliest packs first so the workers finish together. A single pack runs here, on every core."""
+    the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
+    here (on every core)."""
     cores = usable_cores()
     workers = max(1, min(workers or cores, len(pack_list)))
+    if any(j.accelerator for pack in pack_list for j in pack):
+        workers = 1  # one process owns the device
     order = sorted(pack_list, key=pack_time, reverse=True)
     disable = progress_enabled(progress)
     statuses: list[str] = []

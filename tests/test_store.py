@@ -54,3 +54,28 @@ def test_load_skips_foreign_and_damaged_files_and_dotfiles(tmp_path):
         df = store.load(tmp_path)
     assert sorted(df["run_id"]) == ["a", "b"]
     assert {"x", "y"} <= set(df.columns)
+
+
+@pytest.mark.parametrize("lines", [
+    [[f"width={w}"] for w in (2, 47, 300)],
+    [["experiment=lambda", "regularizer=l2", f"reg_strength={lam}", "optim.lr=0.1"] for lam in (0.5, 5)],
+    [["model=cnn1d", "width=4", "n_train=null", "train.batch_size=32"], ["width=8", "+train.extra=1"],
+     ["experiment=fig9_11", "n_train=1000", "width=47", "label_noise=0.2", "seed=3"]],
+])
+def test_fast_composition_equals_hydra_compose(lines):
+    """Planning composes each set of group choices once and applies the plain overrides itself: the configs
+    must be exactly those Hydra composes line by line."""
+    from omegaconf import OmegaConf
+
+    from ddescent.config import compose_all
+
+    fast = [OmegaConf.to_container(c, resolve=True) for c in compose_all(lines)]
+    assert fast == [OmegaConf.to_container(compose(line), resolve=True) for line in lines]
+
+
+def test_fast_composition_reports_a_misspelt_key_like_hydra():
+    from ddescent import ConfigError
+    from ddescent.config import compose_all
+
+    with pytest.raises(ConfigError, match="widht"):
+        compose_all([["width=4"], ["widht=4"]])

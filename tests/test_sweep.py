@@ -1,0 +1,44 @@
+"""Packing: which runs train together as one batched computation, and that a packed run is an ordinary run."""
+
+import numpy as np
+import pytest
+
+from ddescent import store
+from ddescent.runner import execute, pack_key
+from ddescent.sweep import PACK_MAX, packs, plan
+
+
+def _ids(pack_list):
+    return [j.run_id for pack in pack_list for j in pack]
+
+
+def test_cpu_packs_cover_every_run_once_and_spread_over_the_cores(tmp_path):
+    jobs = plan([], str(tmp_path))  # fig9_9: 19 widths
+    pack_list = packs(jobs, workers=2)
+    assert sorted(_ids(pack_list)) == sorted(j.run_id for j in jobs)
+    assert all(len({pack_key(j.config) for j in pack}) == 1 for pack in pack_list)
+    assert len(pack_list) >= 2  # both cores get work
+    narrowest = min(pack_list, key=lambda p: p[0].config["width"])
+    assert len(narrowest) > 1  # overhead-bound small widths train together
+
+
+@pytest.mark.parametrize("seeds,expected", [("0", 1), ("0,1,2,3,4", 2)])
+def test_on_a_gpu_the_packable_runs_share_as_few_packs_as_fit(tmp_path, seeds, expected):
+    jobs = plan(["train.device=cuda", f"seed={seeds}"], str(tmp_path))
+    pack_list = packs(jobs)
+    assert sorted(_ids(pack_list)) == sorted(j.run_id for j in jobs)
+    assert len(pack_list) == expected and all(len(p) <= PACK_MAX for p in pack_list)
+
+
+def test_a_packed_run_is_recorded_like_separate_runs(tiny, tmp_path):
+    """Same schema and, per run, the same numbers up to float summation order."""
+    configs = [j.config for j in plan(["width=4,12", *tiny], str(tmp_path / "packed"))]
+    assert execute(configs) == ["complete", "complete"]
+    for c in configs:
+        execute([{**c, "results": str(tmp_path / "apart")}])
+    packed, apart = (store.load(tmp_path / d).sort_values(["width", "epoch"]).reset_index(drop=True)
+                     for d in ("packed", "apart"))
+    assert list(packed.columns) == list(apart.columns) and list(packed.dtypes) == list(apart.dtypes)
+    assert packed.run_id.tolist() == apart.run_id.tolist()
+    for col in ("train_loss", "test_loss", "train_error", "test_error"):
+        np.testing.assert_allclose(packed[col], apart[col], rtol=1e-4, atol=2e-3)
