@@ -24,11 +24,12 @@ from ddescent import ConfigError, data, models, store
 from ddescent.config import compose_all, expand, run_config, run_id, split_overrides, validate
 from ddescent.runner import can_pack, execute, pack_key
 
-# Time model of a pack's training step, in FLOP-equivalents at the ~46 GFLOP/s one CPU core reaches on these
-# small batched matmuls (measured with the MLP packs of fig9_9): a fixed ~0.4 ms per step (Python, autograd,
-# kernel launches) plus ~0.05 ms per member, plus the padded arithmetic. Small models are all overhead.
-STEP_OVERHEAD_FLOP = 18e6
-MEMBER_OVERHEAD_FLOP = 2.3e6
+# Time model of a pack's training step, in FLOP-equivalents at the ~55 GFLOP/s one CPU core reaches on these
+# small batched matmuls and the element-wise work around them (fitted to the measured steps of 15 MLP packs
+# of fig9_9, from 1 to 16 members): a fixed ~0.28 ms per step (Python and op dispatch) plus ~0.05 ms per
+# member, plus the padded arithmetic. Small models are all overhead.
+STEP_OVERHEAD_FLOP = 15e6
+MEMBER_OVERHEAD_FLOP = 2.75e6
 # On a GPU a step of these models costs a fixed ~0.2-0.3 ms of kernel launches at ~20 TFLOP/s: padding is
 # nearly free, so the packable runs of a sweep share packs, trained one after another by the one process that
 # owns the device.
@@ -109,31 +110,51 @@ def _node(d: dict):
 
 
 def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
-    """Group pending jobs that can train as one batched computation (same pack key). Members are padded to
-    the widest, so a job joins the pack of the next-narrower ones only while that costs no more time than
-    training it apart (padding arithmetic against the per-step overhead it saves), and while the pack stays
-    small enough for the work to spread evenly over `workers` processes."""
+    """Group pending jobs into packs, each trained as one batched computation. Only jobs with the same pack key
+    (same data, family and recipe; width and seed differ) can share a pack, and members are padded to the
+    widest, so a pack is a run of consecutive widths. Each width-sorted group is cut into the runs of least
+    total time (padding arithmetic against the per-step overhead it saves, see pack_time) with no pack above a
+    size limit; a few limits are tried so that the packs also spread over `workers` processes, and the cut
+    whose estimated finish is soonest wins."""
     workers = 1 if any(j.accelerator for j in jobs) else workers or usable_cores()
-    limit = sum(pack_time([j]) for j in jobs) / (2 * workers) if workers > 1 else math.inf
     groups: dict[str, list[Job]] = {}
-    out: list[list[Job]] = []
+    alone: list[list[Job]] = []
     for job in jobs:
         if can_pack(job.config):
             groups.setdefault(pack_key(job.config), []).append(job)
         else:
-            out.append([job])
+            alone.append([job])
     for members in groups.values():
         members.sort(key=lambda j: j.config["width"])
-        current: list[Job] = []
-        for job in members:
-            joined = pack_time(current + [job]) if current else 0.0
-            if current and (len(current) >= PACK_MAX or joined > limit or
-                            joined > pack_time(current) + pack_time([job])):
-                out.append(current)
-                current = []
-            current.append(job)
-        out.append(current)
-    return out
+    total = sum(pack_time([j]) for j in jobs)
+    limits = [math.inf] if workers == 1 else [total / (k * workers) for k in range(1, 9)]
+    cuts = [alone + [p for members in groups.values() for p in _cut(members, limit)] for limit in limits]
+    return min(cuts, key=lambda c: finish_time(c, workers))
+
+
+def _cut(members: list[Job], limit: float) -> list[list[Job]]:
+    """The width-sorted members cut into consecutive packs of least total pack_time, each at most PACK_MAX
+    members and `limit` (a single member may exceed it): dynamic programming over the cut points."""
+    n = len(members)
+    best, cut = [0.0] + [math.inf] * n, [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(max(0, j - PACK_MAX), j):
+            t = pack_time(members[i:j])
+            if (t <= limit or j - i == 1) and best[i] + t < best[j]:
+                best[j], cut[j] = best[i] + t, i
+    out, j = [], n
+    while j:
+        out.append(members[cut[j]:j])
+        j = cut[j]
+    return out[::-1]
+
+
+def finish_time(pack_list: list[list[Job]], workers: int) -> float:
+    """When the last of `workers` processes would finish, taking the costliest pack first (as run_local does)."""
+    loads = [0.0] * workers
+    for t in sorted((pack_time(p) for p in pack_list), reverse=True):
+        loads[loads.index(min(loads))] += t
+    return max(loads)
 
 
 def pack_time(pack: list[Job]) -> float:
