@@ -192,7 +192,7 @@ def progress_enabled(setting) -> bool | None:
 def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None = None,
               force: bool = False) -> list[str]:
     """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
-    well: with several packs, each core runs its own worker process with one thread (joblib's loky engine),
+    well: with several packs, each core runs its own worker process with one thread (loky, as joblib uses),
     the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
     here (on every core)."""
     cores = usable_cores()
@@ -211,13 +211,20 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
                     statuses += execute([j.config for j in pack], progress=inner, force=force)
                 bar.update(len(pack))
             return statuses
-        from joblib import Parallel, delayed
+        from concurrent.futures import as_completed
+
+        from joblib.externals.loky import get_reusable_executor
 
         threads = max(1, cores // workers)
-        tasks = (delayed(_execute_with_threads)([j.config for j in pack], threads, force) for pack in order)
-        for done in Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks):
-            statuses += done
-            bar.update(len(done))
+        pool = get_reusable_executor(max_workers=workers)
+        try:
+            futures = [pool.submit(_execute_with_threads, [j.config for j in pack], threads, force) for pack in order]
+            for future in as_completed(futures):
+                done = future.result()
+                statuses += done
+                bar.update(len(done))
+        finally:  # what the workers finished is on disk: skip their interpreters' teardown (seconds with torch)
+            pool.shutdown(wait=True, kill_workers=True)
     return statuses
 
 
