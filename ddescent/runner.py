@@ -102,8 +102,7 @@ def _solve(fam, cfgs, members, data) -> list[History]:
         if data.x_val is not None:
             splits.append(("val", data.x_val, data.y_val))
         for name, x, y in splits:
-            row[f"{name}_error"] = evaluate(Single(member), x, y, 1)[0].item()
-            row[f"{name}_loss"] = fam.squared_error(member, x, y, data.n_classes)
+            row[f"{name}_error"], row[f"{name}_loss"] = fam.scores(member, x, y, data.n_classes)
         row["wall_time_s"] = time.perf_counter() - start
         finite = all(math.isfinite(v) for v in row.values())
         histories.append(History([row], "complete" if finite else "diverged"))

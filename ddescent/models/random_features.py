@@ -75,8 +75,9 @@ def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
 
     lambda (`reg_strength`) has the meaning it has everywhere in ddescent: the book's sum_n E_n + lambda Omega
     with Omega = 1/2 ||W||^2, as the l2 regularizer uses it. lambda = 0 gives lstsq, the ridge solution's limit.
-    Both come from one thin SVD of Phi in float64: near p = n the smallest singular values are tiny, and they
-    are the double-descent peak itself, so they must be resolved rather than lost to float32 rounding.
+    Both come from the SVD of Phi in float64 (for lstsq on a CPU, LAPACK's SVD-based gelsd): near p = n the
+    smallest singular values are tiny, and they are the double-descent peak itself, so they must be resolved
+    rather than lost to float32 rounding.
     """
     if solver not in CLOSED_FORM:
         raise ValueError(f"fit: solver {solver!r} is not a closed form ({', '.join(CLOSED_FORM)})")
@@ -85,7 +86,17 @@ def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
     solve_on = device if device.type in ("cpu", "cuda") else torch.device("cpu")
     phi = model.features(data.x_train).to(solve_on, torch.float64)
     targets = F.one_hot(data.y_train, data.n_classes).to(solve_on, torch.float64)
-    U, s, Vh = torch.linalg.svd(phi, full_matrices=False)
+    if solver == "lstsq" and solve_on.type == "cpu":
+        # LAPACK's gelsd: the same minimum-norm solution and default cut-off, ~1.5x faster than the SVD below
+        # (it never forms the singular vectors). CUDA's lstsq has no minimum-norm driver.
+        readout = torch.linalg.lstsq(phi, targets, driver="gelsd").solution
+        model.readout.weight.copy_(readout.T.to(device, model.readout.weight.dtype))
+        return
+    if phi.shape[1] > phi.shape[0]:  # LAPACK factors a tall matrix ~3x faster than its wide transpose
+        V, s, Uh = torch.linalg.svd(phi.T, full_matrices=False)
+        U, Vh = Uh.T, V.T
+    else:
+        U, s, Vh = torch.linalg.svd(phi, full_matrices=False)
     if solver == "ridge" and reg_strength > 0:
         gain = s / (s * s + reg_strength)
     else:  # the pseudo-inverse, with NumPy's and LAPACK's default cut-off for numerically zero singular values
@@ -96,11 +107,19 @@ def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
 
 
 @torch.no_grad()
-def squared_error(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int, chunk: int = 8192) -> float:
-    """Mean over samples of ||f(x) - onehot(y)||^2: the data term that lstsq and ridge minimise, and the loss
-    that explodes at p = n (cross-entropy of the same outputs does too, less legibly)."""
-    total = 0.0
+def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int,
+           chunk: int = 8192) -> tuple[float, float]:
+    """(error rate, squared error) on (x, y), computing the features once. The squared error is the mean over
+    samples of ||f(x) - onehot(y)||^2: the data term that lstsq and ridge minimise, and the loss that explodes
+    at p = n (cross-entropy of the same outputs does too, less legibly)."""
+    wrong, total = 0, 0.0
     for i in range(0, len(x), chunk):
-        out = model(x[i:i + chunk]).double()
-        total += ((out - F.one_hot(y[i:i + chunk], n_classes)) ** 2).sum().item()
-    return total / max(len(x), 1)
+        out, yb = model(x[i:i + chunk]), y[i:i + chunk]
+        wrong += int((out.argmax(1) != yb).sum())
+        total += ((out.double() - F.one_hot(yb, n_classes)) ** 2).sum().item()
+    n = max(len(x), 1)
+    return wrong / n, total / n
+
+
+def squared_error(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
+    return scores(model, x, y, n_classes)[1]
