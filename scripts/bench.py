@@ -3,6 +3,7 @@
     python scripts/bench.py                  # the full recipe: 19 widths, 500 epochs
     python scripts/bench.py --epochs 100     # shorter
     python scripts/bench.py --seeds 5        # also time seed=0..4 with ddescent
+    python scripts/bench.py --rf             # also time the fig9_9_rf sweep (random features, closed form)
 
 The plain loop is the public MNIST-1D notebook recipe written the ordinary way: one process per core
 (each generating the data once), one model at a time, batches by indexing a random permutation.
@@ -69,9 +70,9 @@ def plain(epochs: int, procs: int) -> tuple[float, dict]:
 
 
 def ddescent(epochs: int, seeds: int, extra: list[str]) -> tuple[float, dict, float]:
+    overrides = [f"epochs={epochs}", "seed=" + ",".join(map(str, range(seeds))), *extra]
     with tempfile.TemporaryDirectory() as res:
-        cmd = [sys.executable, "-m", "ddescent", "sweep", f"epochs={epochs}", "seed=" + ",".join(map(str, range(seeds))),
-               "--results", res, "--no-plot", "progress=off", *extra]
+        cmd = [sys.executable, "-m", "ddescent", "sweep", *overrides, "--results", res, "--no-plot", "progress=off"]
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start
@@ -89,6 +90,7 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=len(os.sched_getaffinity(0)), help="plain loop processes (one per core)")
     ap.add_argument("--seeds", type=int, default=0, help="also time ddescent with this many seeds")
     ap.add_argument("--skip-plain", action="store_true")
+    ap.add_argument("--rf", action="store_true", help="also time `ddescent sweep experiment=fig9_9_rf`")
     ap.add_argument("extra", nargs="*", help="extra overrides for ddescent")
     args = ap.parse_args()
 
@@ -114,6 +116,14 @@ def main() -> None:
         s_wall, _, s_peak = ddescent(args.epochs, args.seeds, args.extra)
         report.update(seeds=args.seeds, seeds_s=round(s_wall, 1), seeds_ratio=round(s_wall / dd_wall, 2))
         print(f"ddescent with {args.seeds} seeds: {s_wall:.1f} s ({s_wall / dd_wall:.2f}x one seed), peak {s_peak:.0f} MB")
+    if args.rf:
+        with tempfile.TemporaryDirectory() as res:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "ddescent", "sweep", "experiment=fig9_9_rf", "--results", res,
+                            "--no-plot", "progress=off"], check=True)
+            rf_wall = time.perf_counter() - start
+        report.update(rf_s=round(rf_wall, 1))
+        print(f"ddescent sweep experiment=fig9_9_rf (24 widths): {rf_wall:.1f} s")
     print(json.dumps(report))
 
 
