@@ -286,7 +286,8 @@ def run_config(cfg: DictConfig) -> dict:
 
 
 def identity(config: dict) -> dict:
-    """The part of a run's config that can change its numbers."""
+    """The part of a run's config that can change its numbers. A key set to null counts as absent, so a new
+    optional key (null by default) leaves the run ids of existing results, and their skipping, unchanged."""
     ident = json.loads(json.dumps(config))
     for key in NOT_IDENTITY:
         node, *rest = key.split(".")
@@ -294,7 +295,13 @@ def identity(config: dict) -> dict:
             ident.pop(node, None)
         elif isinstance(ident.get(node), dict):
             ident[node].pop(rest[0], None)
-    return ident
+    return _without_nulls(ident)
+
+
+def _without_nulls(node):
+    if isinstance(node, dict):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    return node
 
 
 def run_id(config: dict) -> str:

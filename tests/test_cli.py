@@ -65,6 +65,7 @@ def test_default_sweep_is_the_fig9_9_recipe(data_cache):
     (["n_train=100000"], "n_train"),
     (["width=8,-1"], "width"),
     (["experiment=nosuch"], "experiment"),
+    (["model.ratios=[1,0]"], "model.ratios"),
 ])
 def test_bad_input_fails_fast_with_one_line(bad, key, tiny, tmp_path):
     res = tmp_path / "r"

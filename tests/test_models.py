@@ -74,3 +74,10 @@ def test_packed_mlp_backward_by_hand_equals_autograd(depth, smoothing):
     for auto, hand in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(hand.grad, auto.grad, rtol=1e-5, atol=1e-7)
     assert torch.all(nets[1].weights[0].grad[0, :, 3:] == 0)  # padded units get no gradient
+
+
+def test_mlp_ratios_give_lenet_300_100():
+    cfg = OmegaConf.create({"name": "mlp", "width": 300, "depth": 2, "ratios": [1, 0.3333]})
+    model = build(cfg, (1, 28, 28), 10, torch.Generator().manual_seed(0))
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [300, 100, 10]
+    assert count_params(model) == mlp.n_params(cfg, (1, 28, 28), 10) == 266_610

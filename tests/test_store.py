@@ -79,3 +79,11 @@ def test_fast_composition_reports_a_misspelt_key_like_hydra():
 
     with pytest.raises(ConfigError, match="widht"):
         compose_all([["width=4"], ["widht=4"]])
+
+
+def test_a_new_optional_key_leaves_run_ids_unchanged():
+    """Keys whose value is null are not part of a run's identity, so a release that adds an optional key
+    (null by default) still skips the runs stored by the previous one."""
+    config = run_config(compose(["width=16"]))
+    older = {**config, "model": {k: v for k, v in config["model"].items() if k != "ratios"}}
+    assert config["model"]["ratios"] is None and run_id(older) == run_id(config)

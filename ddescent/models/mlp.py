@@ -1,4 +1,5 @@
-"""Fully connected ReLU networks: input -> `depth` hidden layers of `width` units -> classes.
+"""Fully connected ReLU networks: input -> `depth` hidden layers of `width` units -> classes, or, with
+`ratios`, hidden layers of round(width * ratio) units each (LeNet-300-100 is width 300, ratios [1, 1/3]).
 
 For MNIST-1D (40 inputs, 10 classes) and depth 2: n_params = h^2 + 52h + 10.
 """
@@ -13,24 +14,38 @@ from torch import nn
 from ddescent import ConfigError
 
 
+def hidden(cfg) -> list[int]:
+    """The hidden layers' widths."""
+    ratios = cfg.get("ratios")
+    if ratios is None:
+        return [int(cfg.width)] * int(cfg.depth)
+    return [round(float(cfg.width) * float(r)) for r in ratios]
+
+
 def n_params(cfg, input_shape: tuple[int, ...], n_classes: int) -> int:
-    d, h, L = math.prod(input_shape), int(cfg.width), int(cfg.depth)
-    return (d * h + h) + (L - 1) * (h * h + h) + (h * n_classes + n_classes)
+    sizes = [math.prod(input_shape), *hidden(cfg), n_classes]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:]))
 
 
 def check(cfg) -> None:
     if float(cfg.width) != int(cfg.width):
         raise ConfigError(f"model.width={cfg.width}: the mlp's width must be a whole number of units")
+    ratios = cfg.get("ratios")
+    if ratios is not None and (not ratios or any(not isinstance(r, (int, float)) or isinstance(r, bool) or r <= 0
+                                                 for r in ratios)):
+        raise ConfigError(f"model.ratios={list(ratios) if ratios else ratios}: expected null or a list of numbers > 0")
+    if min(hidden(cfg)) < 1:
+        raise ConfigError(f"model.ratios={list(ratios)}: at width {cfg.width} a hidden layer would have no units")
 
 
 def build(cfg, input_shape, n_classes, generator):
     from ddescent.models import init_default
 
-    d, h = math.prod(input_shape), int(cfg.width)
+    sizes = [math.prod(input_shape), *hidden(cfg)]
     layers: list[nn.Module] = [nn.Flatten()]
-    for i in range(int(cfg.depth)):
-        layers += [nn.Linear(d if i == 0 else h, h), nn.ReLU()]
-    layers.append(nn.Linear(h, n_classes))
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    layers.append(nn.Linear(sizes[-1], n_classes))
     return init_default(nn.Sequential(*layers), generator)
 
 
