@@ -49,12 +49,12 @@ def write_fake_mnist(root, n_train=12, n_test=5):
 def test_sws_mnist1d_sweeps_none_l2_and_sws_on_one_model(data_cache, tmp_path):
     jobs = dry_run("experiment=sws_mnist1d", results=tmp_path / "r")
     assert len(jobs) == 3 and len({j[0] for j in jobs}) == 3  # three distinct runs
-    assert {(j[1], float(j[2]), float(j[4]), int(j[7])) for j in jobs} == {("mlp", 256.0, 0.15, 150)}
+    assert {(j[1], float(j[2]), float(j[4]), int(j[7])) for j in jobs} == {("mlp", 256.0, 0.0, 150)}
     for reg in ("none", "l2", "sws"):
         out = config("experiment=sws_mnist1d", f"regularizer={reg}")
         assert f"name: {reg}" in out and "name: adam" in out
     sws = config("experiment=sws_mnist1d", "regularizer=sws")
-    assert "quantize: true" in sws and "start_epoch: 50" in sws and "n_components: 8" in sws
+    assert "quantize: true" in sws and "start_epoch: 50" in sws and "n_components: 16" in sws
 
 
 def test_lambda_sws_sweeps_at_least_five_strengths_at_one_width(data_cache, tmp_path):
