@@ -52,9 +52,13 @@ def sweep(
     no_plot: bool = typer.Option(False, "--no-plot", help="Skip drawing the experiment's figures at the end."),
 ):
     """Run the chosen experiment preset (default fig9_9) over its sweep axes; finished runs are skipped."""
-    from ddescent import sweep as sw
+    from ddescent import workers
 
     overrides = list(overrides or [])
+    if not dry_run and jobs == 1 and not any(o.lstrip("+~").startswith("hydra") for o in overrides):
+        workers.start()  # workers' code is imported while the sweep is planned
+    from ddescent import sweep as sw
+
     plan = sw.plan(overrides, str(results) if results else None)
     if dry_run:
         sw.show_plan(plan)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ddescent import ConfigError, data, models, store
+from ddescent import ConfigError, data, models, store, workers as local_workers
 from ddescent.config import compose_all, expand, run_config, run_id, split_overrides, validate
 from ddescent.runner import can_pack, execute, pack_key
+from ddescent.workers import usable_cores
 
 # Time model of a pack's training step, in FLOP-equivalents at the ~55 GFLOP/s one CPU core reaches on these
 # small batched matmuls and the element-wise work around them (fitted to the measured steps of 15 MLP packs
@@ -66,14 +67,6 @@ class Job:
         c = self.config
         return (f"{c['model']['name']} width={c['width']:g} n_train={c['n_train']} noise={c['label_noise']:g} "
                 f"λ={c['reg_strength']:g} seed={c['seed']} epochs={c['epochs']}")
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (a SLURM allocation or taskset, not the whole machine)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 def plan(overrides: list[str], results: str | None = None) -> list[Job]:
@@ -192,7 +185,7 @@ def progress_enabled(setting) -> bool | None:
 def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None = None,
               force: bool = False) -> list[str]:
     """Run packs on this machine. Small models are bound by per-step overhead, which threads do not share
-    well: with several packs, each core runs its own worker process with one thread (loky, as joblib uses),
+    well: with several packs, each core runs its own worker process with one thread (see ddescent.workers),
     the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
     here (on every core)."""
     cores = usable_cores()
@@ -213,18 +206,17 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
             return statuses
         from concurrent.futures import as_completed
 
-        from joblib.externals.loky import get_reusable_executor
-
         threads = max(1, cores // workers)
-        pool = get_reusable_executor(max_workers=workers)
+        pool = local_workers.pool(workers)
         try:
             futures = [pool.submit(_execute_with_threads, [j.config for j in pack], threads, force) for pack in order]
             for future in as_completed(futures):
                 done = future.result()
                 statuses += done
                 bar.update(len(done))
-        finally:  # what the workers finished is on disk: skip their interpreters' teardown (seconds with torch)
-            pool.shutdown(wait=True, kill_workers=True)
+            pool.shutdown()
+        finally:
+            local_workers.kill(pool)  # after an error or an interrupt: no worker goes on alone
     return statuses
 
 
