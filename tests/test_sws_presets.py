@@ -72,6 +72,10 @@ def test_sws_mnist_lenet300_composes_against_local_mnist_files(data_cache, tmp_p
     assert len(jobs) == 1 and jobs[0][1] == "mlp" and float(jobs[0][2]) == 300 and float(jobs[0][5]) == 300
     out = config("experiment=sws_mnist_lenet300", f"data.root={tmp_path / 'data'}")
     assert "name: mnist" in out and "name: sws" in out and "pi_zero: 0.999" in out and "start_epoch: 50" in out
+    from ddescent.config import compose
+    from ddescent.models import mlp
+
+    assert mlp.hidden(compose(["experiment=sws_mnist_lenet300"]).model) == [300, 100]  # LeNet-300-100
 
 
 def test_missing_mnist_files_are_a_config_error_not_a_crash(data_cache, tmp_path):
