@@ -73,19 +73,16 @@ def plain(epochs: int, procs: int) -> tuple[float, dict]:
 def _tree_pss_mb(root: int) -> float:
     """Memory of a process and all its descendants (Linux): the sum of their proportional set sizes, which
     counts pages shared between forked workers once."""
-    parent = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                pass
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
     total = 0
     for pid in tree:
         try:
@@ -97,14 +94,14 @@ def _tree_pss_mb(root: int) -> float:
 
 
 def run_measured(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak memory in MB of the command's whole process tree, sampled every 0.2 s)."""
+    """(wall seconds, peak memory in MB of the command's whole process tree, sampled every 0.5 s)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
     peak = 0.0
     while proc.poll() is None:
         if os.path.exists("/proc/self/smaps_rollup"):
             peak = max(peak, _tree_pss_mb(proc.pid))
-        time.sleep(0.2)
+        time.sleep(0.5)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
