@@ -50,8 +50,8 @@ def test_dry_run_lists_jobs_and_writes_nothing(tiny, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_default_sweep_is_the_fig9_9_recipe(data_cache):
-    r = cli("sweep", "--dry-run")
+def test_default_sweep_is_the_fig9_9_recipe(data_cache, tmp_path):
+    r = cli("sweep", "--dry-run", "--results", str(tmp_path))  # not ./results: a user's finished runs are skipped
     assert r.returncode == 0
     assert "19 jobs" in r.stdout and "3.4" in r.stdout.splitlines()[-1]  # ~3.4 TFLOP, design §5
 
