@@ -109,7 +109,7 @@ def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
     total time (padding arithmetic against the per-step overhead it saves, see pack_time) with no pack above a
     size limit; a few limits are tried so that the packs also spread over `workers` processes, and the cut
     whose estimated finish is soonest wins."""
-    workers = 1 if any(j.accelerator for j in jobs) else workers or usable_cores()
+    workers = processes(jobs, workers)
     groups: dict[str, list[Job]] = {}
     alone: list[list[Job]] = []
     for job in jobs:
@@ -123,6 +123,12 @@ def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
     limits = [math.inf] if workers == 1 else [total / (k * workers) for k in range(1, 9)]
     cuts = [alone + [p for members in groups.values() for p in _cut(members, limit)] for limit in limits]
     return min(cuts, key=lambda c: finish_time(c, workers))
+
+
+def processes(jobs: list[Job], workers: int | None = None) -> int:
+    """How many local processes train these jobs: one where they train on a GPU (it owns the device), else
+    `workers`, by default one per usable core."""
+    return 1 if any(j.accelerator for j in jobs) else workers or usable_cores()
 
 
 def _cut(members: list[Job], limit: float) -> list[list[Job]]:
@@ -189,9 +195,7 @@ def run_local(pack_list: list[list[Job]], progress="auto", workers: int | None =
     the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
     here (on every core)."""
     cores = usable_cores()
-    workers = max(1, min(workers or cores, len(pack_list)))
-    if any(j.accelerator for pack in pack_list for j in pack):
-        workers = 1  # one process owns the device
+    workers = max(1, min(processes([j for pack in pack_list for j in pack], workers), len(pack_list)))
     order = sorted(pack_list, key=pack_time, reverse=True)
     disable = progress_enabled(progress)
     statuses: list[str] = []

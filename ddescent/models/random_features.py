@@ -119,7 +119,3 @@ def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: i
         total += ((out.double() - F.one_hot(yb, n_classes)) ** 2).sum().item()
     n = max(len(x), 1)
     return wrong / n, total / n
-
-
-def squared_error(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int) -> float:
-    return scores(model, x, y, n_classes)[1]
