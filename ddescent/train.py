@@ -155,10 +155,8 @@ def gathered_batches(x: torch.Tensor, y: torch.Tensor, perm: torch.Tensor, batch
 
 def members_finite(net: nn.Module, G: int) -> list[bool]:
     """Per member: are all its parameters still finite? (A non-finite loss makes them NaN through the gradient.)
-    A packed net holds member g's parameters at index g of their first dimension."""
+    A packed net holds member g's parameters at index g of their first dimension (G = 1: all of them)."""
     with torch.no_grad():
-        if G == 1:
-            return [bool(torch.stack([p.isfinite().all() for p in net.parameters()]).all())]
         return torch.stack([p.reshape(G, -1).isfinite().all(1) for p in net.parameters()]).all(0).tolist()
 
 
