@@ -231,6 +231,8 @@ RULES_BY_GROUP: dict[str, dict[str, Rule]] = {
         "regularizer.init_means": Rule(lambda v: v in ("weights", "range"), "weights or range"),
         "regularizer.start_epoch": NONNEG_INT,
         "regularizer.ramp_epochs": NONNEG_INT,
+        "regularizer.codebook_epochs": Rule(lambda v: v is None or NONNEG_INT.check(v), "null or a whole number >= 0"),
+        "regularizer.codebook_lr": Rule(lambda v: v is None or _num(lambda x: x > 0)(v), "null or a number > 0"),
     },
     "model/random_features": {
         "model.width": POSITIVE_INT,

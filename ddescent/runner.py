@@ -18,7 +18,8 @@ from ddescent import data as datasets
 from ddescent import models, regularizers, store
 from ddescent.config import run_id
 from ddescent.data.images import augment
-from ddescent.train import History, derive_seed, evaluate, make_optimizer, make_schedule, resolve_device, train
+from ddescent.train import (History, derive_seed, evaluate, make_optimizer, make_schedule, resolve_device,
+                            train, tune_codebook)
 
 INIT_STREAM = 0
 
@@ -149,7 +150,7 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
                       schedule=schedule, label_smoothing=float(first.train.get("label_smoothing", 0.0)),
                       length_buckets=int(first.train.get("length_buckets", 0)))
     if first.regularizer.get("quantize") and histories[0].status == "complete":
-        histories[0].summary.update(_quantize(net, regularizer, data))
+        histories[0].summary.update(_quantize(net, regularizer, data, first))
     if not first.train.keep_checkpoints:
         ckpt.unlink(missing_ok=True)
     return histories
@@ -158,21 +159,37 @@ def _train(fam, configs, cfgs, members, data, device, progress) -> list[History]
 WEIGHT_HIST_BINS = 200
 
 
-def _quantize(net, prior, data) -> dict:
-    """Snap the weights to their component means (soft weight sharing's compression) and evaluate again.
-    A histogram of the weights before snapping is kept for the `sws` figure (the weights themselves are not)."""
+def _quantize(net, prior, data, cfg) -> dict:
+    """Snap the weights to their component means (soft weight sharing's compression) and evaluate again; with
+    `regularizer.codebook_epochs`, then fine-tune the codebook on the training set and evaluate once more
+    (`quantized_tuned_*`). A histogram of the weights before snapping is kept for the `sws` figure (the weights
+    themselves are not)."""
     weights = prior.regularized(net)
     flat = torch.cat([w.detach().reshape(-1) for w in weights]).float().cpu()
     lo, hi = flat.min().item(), flat.max().item()
     counts = torch.histc(flat, bins=WEIGHT_HIST_BINS, min=lo, max=hi if hi > lo else lo + 1e-6)
     hist = {"weight_hist_range": [lo, hi], "weight_hist_counts": counts.tolist()}
-    stats = prior.quantize_(weights)
+    assignments = prior.assign(weights)
+    stats = prior.quantize_(weights, assignments)
     out = {f"quantized_{k}": v for k, v in stats.items() if not k.startswith("compression")}
     out.update({k: v for k, v in stats.items() if k.startswith("compression")})
+    out.update(_scores(net, data, "quantized"))
+    epochs = int(cfg.regularizer.get("codebook_epochs") or 0)
+    if epochs:
+        optim = OmegaConf.merge(cfg.optim, {"lr": cfg.regularizer.get("codebook_lr") or cfg.optim.lr})
+        tune_codebook(net, weights, assignments, prior.means(), ~prior.free, data, epochs=epochs,
+                      batch_size=cfg.train.batch_size, optimizer=lambda groups: make_optimizer(groups, optim),
+                      seed=cfg.train.seed)
+        out.update(_scores(net, data, "quantized_tuned"))
+    return {**hist, **out}
+
+
+def _scores(net, data, prefix: str) -> dict:
+    out = {}
     for name, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
         error, loss = evaluate(net, x, y, 1)
-        out[f"quantized_{name}_error"], out[f"quantized_{name}_loss"] = error.item(), loss.item()
-    return {**hist, **out}
+        out[f"{prefix}_{name}_error"], out[f"{prefix}_{name}_loss"] = error.item(), loss.item()
+    return out
 
 
 def records(config: dict, cfg, member: torch.nn.Module, data, history, device) -> pd.DataFrame:

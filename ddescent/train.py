@@ -25,6 +25,7 @@ from ddescent.data import Data
 IGNORE_INDEX = -100  # targets with this value (padding in sequence tasks) count in neither loss nor error
 ORDER_STREAM = 1  # the seed's stream for batch order; stream 0 initialises the model
 AUGMENT_STREAM = 2
+CODEBOOK_STREAM = 3  # batch order of the codebook fine-tuning after quantization
 
 
 def derive_seed(seed: int, stream: int) -> int:
@@ -358,3 +359,33 @@ def train(
         if save is not None and checkpoint_every and epoch % checkpoint_every == 0 and epoch < epochs:
             save(state(epoch))
     return histories
+
+
+def tune_codebook(net: nn.Module, weights: list[torch.Tensor], assignments: list[torch.Tensor],
+                  codebook: torch.Tensor, frozen: torch.Tensor, data: Data, *, epochs: int, batch_size: int,
+                  optimizer: Callable[[list[dict]], torch.optim.Optimizer], seed: int) -> None:
+    """Fine-tune a quantized net on the training set, keeping it quantized (the "trained quantization" of weight
+    sharing, Han et al. 2016): weight i stays codebook[assignments[i]], and codebook value j moves by the sum of
+    the gradients of the weights assigned to it; entries marked `frozen` (a pinned zero) do not move. Every other
+    parameter of the net (the biases) trains freely. Only the training set is used, with its own batch order."""
+    weight_ids = {id(w) for w in weights}
+    free = [p for p in net.parameters() if id(p) not in weight_ids]
+    codebook = codebook.detach().clone().requires_grad_(True)
+    opt = optimizer([{"params": [codebook]}] + ([{"params": free}] if free else []))
+    order = torch.Generator().manual_seed(derive_seed(seed, CODEBOOK_STREAM))
+    n, device = len(data.y_train), data.x_train.device
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=order).to(device)[None]
+        for x, y in gathered_batches(data.x_train, data.y_train, perm, batch_size):
+            for p in (codebook, *weights, *free):
+                p.grad = None
+            per_model_loss(net(x), y).sum().backward()
+            with torch.no_grad():
+                grad = torch.zeros_like(codebook)
+                for w, idx in zip(weights, assignments):
+                    grad.index_add_(0, idx, w.grad.reshape(-1))
+                codebook.grad = grad.masked_fill_(frozen, 0.0)
+            opt.step()
+            with torch.no_grad():
+                for w, idx in zip(weights, assignments):
+                    w.copy_(codebook[idx].reshape(w.shape))

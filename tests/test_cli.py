@@ -66,6 +66,7 @@ def test_default_sweep_is_the_fig9_9_recipe(data_cache, tmp_path):
     (["width=8,-1"], "width"),
     (["experiment=nosuch"], "experiment"),
     (["model.ratios=[1,0]"], "model.ratios"),
+    (["regularizer=sws", "regularizer.codebook_epochs=-2"], "regularizer.codebook_epochs"),
 ])
 def test_bad_input_fails_fast_with_one_line(bad, key, tiny, tmp_path):
     res = tmp_path / "r"

@@ -269,3 +269,43 @@ def test_presets_build():
     bare = build(OmegaConf.create({"name": "sws", "n_components": 3, "pi_zero": None, "hyperprior": None,
                                    "hyperprior_zero": {"shape": 5000, "rate": 2}}))  # switched off with hyperprior
     assert bare.pi_zero is None and bare.hyperprior_params is None and bare.lr is None
+
+
+def test_codebook_tuning_keeps_the_net_quantized_and_lowers_its_training_loss():
+    from torch import nn
+
+    from ddescent.data import Data
+    from ddescent.models.mlp import pack
+    from ddescent.train import evaluate, tune_codebook
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=gen)
+    y = (x[:, 0] + x[:, 1] > 0).long() + (x[:, 2] > 0.5).long()  # 3 classes
+    data = Data(x, y, x[:50], y[:50], 3, 0.0)
+    torch.manual_seed(0)
+    net = pack([nn.Sequential(nn.Flatten(), nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))])
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(300):  # a trained net, so that snapping it costs something
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x[None])[0], y).backward()
+        opt.step()
+    trained_loss = evaluate(net, x, y, 1)[1].item()
+    sws = SoftWeightSharing(4, pi_zero=0.5)
+    sws.init_from(list(net.weights))
+    weights = sws.regularized(net)
+    assignments = sws.assign(weights)
+    sws.quantize_(weights, assignments)
+    zeros = [w.detach() == 0 for w in weights]
+    snapped_loss = evaluate(net, x, y, 1)[1].item()
+
+    tune_codebook(net, weights, assignments, sws.means(), ~sws.free, data, epochs=30, batch_size=50,
+                  optimizer=lambda groups: torch.optim.Adam(groups, lr=1e-2), seed=0)
+    values = torch.unique(torch.cat([w.detach().reshape(-1) for w in weights]))
+    assert len(values) <= 4  # still at most K shared values
+    for w, idx, z in zip(weights, assignments, zeros):
+        assert torch.equal(w.detach() == 0, z)  # the pinned zero stays exactly zero, nothing else becomes zero
+        flat = w.detach().reshape(-1)
+        for j in idx.unique():  # every weight of a component holds that component's one tuned value
+            assert len(flat[idx == j].unique()) == 1
+    assert snapped_loss > trained_loss + 0.1
+    assert evaluate(net, x, y, 1)[1].item() < snapped_loss - 0.5 * (snapped_loss - trained_loss)

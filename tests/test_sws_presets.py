@@ -15,7 +15,7 @@ from ddescent import store
 
 JOB = re.compile(r"^(\w{12})\s+pending\s+(\w+) width=(\S+) n_train=(\S+) noise=(\S+) λ=(\S+) seed=(\d+) epochs=(\d+)$")
 QUANT = ("quantized_test_error", "quantized_train_error", "quantized_n_distinct", "quantized_sparsity",
-         "compression", "compression_with_mask")
+         "compression", "compression_with_mask", "quantized_tuned_test_error", "quantized_tuned_train_error")
 
 
 def dry_run(*args, results):
@@ -89,7 +89,7 @@ def test_tiny_sws_run_records_the_mixture_and_the_quantization(data_cache, tmp_p
     K = 8
     r = cli("run", f"experiment={preset}", "regularizer=sws", "reg_strength=1", "width=16",
             "regularizer.start_epoch=1", "regularizer.ramp_epochs=0", f"regularizer.n_components={K}",
-            *TINY, "--results", str(tmp_path / "r"))
+            "regularizer.codebook_epochs=2", *TINY, "--results", str(tmp_path / "r"))
     assert r.returncode == 0, r.stderr
     df = store.load(tmp_path / "r" / preset)
     assert (df["status"] == "complete").all() and df["run_id"].nunique() == 1
@@ -104,4 +104,5 @@ def test_tiny_sws_run_records_the_mixture_and_the_quantization(data_cache, tmp_p
     assert 1 <= last["quantized_n_distinct"] <= K
     assert 0 <= last["quantized_sparsity"] <= 1 and 0 <= last["quantized_test_error"] <= 1
     assert last["compression"] >= last["compression_with_mask"] > 0
+    assert 0 <= last["quantized_tuned_test_error"] <= 1
     assert json.loads(last["config"])["regularizer"]["quantize"] is True

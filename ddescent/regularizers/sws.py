@@ -185,7 +185,14 @@ class SoftWeightSharing(nn.Module):
     # ------------------------------------------------------------------ compression
 
     @torch.no_grad()
-    def quantize_(self, weights: Iterable[torch.Tensor]) -> dict:
+    def assign(self, weights: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+        """Per weight tensor, the flat index of each weight's most responsible component, argmax_j gamma_j(w)
+        (eq 9.24; the argmax of the joint is the argmax of the responsibility)."""
+        dtype = self.mu.dtype
+        return [self.log_joint(w.detach().reshape(-1).to(dtype)).argmax(dim=-1) for w in weights]
+
+    @torch.no_grad()
+    def quantize_(self, weights: Iterable[torch.Tensor], assignments: list[torch.Tensor] | None = None) -> dict:
         """Snap every weight, in place, to the mean of its most responsible component (argmax_j gamma_j(w), eq 9.24;
         the pinned component gives exact zeros) and return compression statistics:
 
@@ -199,8 +206,7 @@ class SoftWeightSharing(nn.Module):
         """
         weights = list(weights)
         means = self.means()
-        for w in weights:
-            idx = self.log_joint(w.detach().reshape(-1).to(means.dtype)).argmax(dim=-1)
+        for w, idx in zip(weights, assignments if assignments is not None else self.assign(weights)):
             w.copy_(means[idx].reshape(w.shape))
         flat = _flat([w.detach() for w in weights])
         n, nnz, K = flat.numel(), int(torch.count_nonzero(flat)), self.n_components
