@@ -54,7 +54,7 @@ def test_sws_mnist1d_sweeps_none_l2_and_sws_on_one_model(data_cache, tmp_path):
         out = config("experiment=sws_mnist1d", f"regularizer={reg}")
         assert f"name: {reg}" in out and "name: adam" in out
     sws = config("experiment=sws_mnist1d", "regularizer=sws")
-    assert "quantize: true" in sws and "start_epoch: 50" in sws and "n_components: 16" in sws
+    assert "quantize: true" in sws and "start_epoch: 50" in sws and "n_components: 32" in sws
 
 
 def test_lambda_sws_sweeps_at_least_five_strengths_at_one_width(data_cache, tmp_path):
