@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -351,11 +352,19 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
                 f"{last.get('compression', float('nan')):.0f}× compression")
         hist_ax.set_title(note, fontsize=9)
         hist_ax.legend(frameon=False, fontsize=8)
+        # Before the prior switches on (pretraining) its means are placeholders, re-spread over the weights at
+        # that moment: draw them from there, with the switch marked.
+        start = int(json.loads(last["config"])["regularizer"].get("start_epoch") or 0)
+        run = run[run["epoch"] > start] if start and (run["epoch"] > start).any() else run
         means = np.stack([np.asarray(m, float) for m in run["sws_mu"]])
         epochs = np.maximum(run["epoch"].to_numpy(), 0.5)
-        mu_ax.plot(epochs, means, color=TRAIN, lw=0.9)
-        mu_ax.set_xscale("log")
-        mu_ax.set_xlabel("epochs (epoch 0 drawn at 0.5)")
+        mu_ax.plot(epochs, means, color=TRAIN, lw=0.9, marker="." if start else None, ms=3)
+        if not start:
+            mu_ax.set_xscale("log")
+        else:
+            mu_ax.axvline(start, color="0.4", ls="--", lw=1, label=f"prior on (epoch {start})")
+            mu_ax.legend(frameon=False, fontsize=8)
+        mu_ax.set_xlabel("epochs" if start else "epochs (epoch 0 drawn at 0.5)")
         mu_ax.set_ylabel("mixture means μ_j")
         mu_ax.grid(alpha=0.3, lw=0.5)
     fig.suptitle("Soft weight sharing (Bishop & Bishop §9.4.1, eqs 9.21-9.31)", fontsize=11)
