@@ -354,7 +354,8 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
         hist_ax.legend(frameon=False, fontsize=8)
         # Before the prior switches on (pretraining) its means are placeholders, re-spread over the weights at
         # that moment: draw them from there, with the switch marked.
-        start = int(json.loads(last["config"])["regularizer"].get("start_epoch") or 0)
+        reg = json.loads(last["config"]).get("regularizer") if isinstance(last.get("config"), str) else None
+        start = int(reg.get("start_epoch") or 0) if isinstance(reg, dict) else 0
         run = run[run["epoch"] > start] if start and (run["epoch"] > start).any() else run
         means = np.stack([np.asarray(m, float) for m in run["sws_mu"]])
         epochs = np.maximum(run["epoch"].to_numpy(), 0.5)
