@@ -241,8 +241,9 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
 
 def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
     """Regularization-wise double descent: final train and test error vs 1/λ (log x) at a fixed width, a panel
-    per width (and per regularizer). Runs with λ = 0 (1/λ = ∞) are drawn as separate markers at the right
-    edge, beyond a dotted line, labelled "λ = 0"; they are not part of the curves."""
+    per width (and per regularizer; with soft weight sharing also the test error after quantization, dashed).
+    Runs with λ = 0 (1/λ = ∞) are drawn as separate markers at the right edge, beyond a dotted line, labelled
+    "λ = 0"; they are not part of the curves."""
     rows = analysis.final(_only_widths(analysis.complete(df), widths))
     if rows.empty:
         raise ValueError("no complete runs to plot")
@@ -260,10 +261,14 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
     fig, axes = _subplots(len(panels))
     for ax, (cond, w, reg, curve, zero) in zip(axes, panels):
         curve = curve.assign(inv_lambda=1.0 / curve["reg_strength"])
-        stats = analysis.seed_stats(curve, "inv_lambda", ["train_error", "test_error", "n_params"])
+        quantized = "quantized_test_error" in curve and curve["quantized_test_error"].notna().all()
+        stats = analysis.seed_stats(curve, "inv_lambda", ["train_error", "test_error", "n_params"]
+                                    + (["quantized_test_error"] if quantized else []))
         x = stats["inv_lambda"]
         _band(ax, x, stats, "train_error", TRAIN, "train")
         _band(ax, x, stats, "test_error", TEST, "test")
+        if quantized:  # soft weight sharing: the same nets with every weight snapped to its component's mean
+            _band(ax, x, stats, "quantized_test_error", TEST, "test, quantized", style="--")
         if not zero.empty:
             lo, hi = float(x.min()), float(x.max())
             right = hi * max(3.0, (hi / lo) ** 0.15) if hi > lo else hi * 3.0

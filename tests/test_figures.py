@@ -261,6 +261,19 @@ def sws_run(width=8):
     return rows
 
 
+def test_lambda_figure_adds_the_quantized_test_error_of_sws_runs():
+    runs = []
+    for lam, te, q in ((0.1, 0.40, 0.41), (1.0, 0.42, 0.42), (10.0, 0.6, 0.55)):
+        rows = table(run_rows(16, regularizer="sws", reg_strength=lam, test_error=te))
+        rows["quantized_test_error"] = q
+        runs.append(rows)
+    ax = plots.fig_lambda(pd.concat(runs)).axes[0]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert labels[:3] == ["train", "test", "test, quantized"] and "sws" in ax.get_xlabel()
+    x, y = line(ax, 2)
+    assert np.allclose(x, [0.1, 1, 10]) and np.allclose(y, [0.55, 0.42, 0.41])  # ordered by 1/λ
+
+
 def test_second_peak_skips_the_first_descent():
     errors = {2: 0.7, 4: 0.5, 8: 0.45, 16: 0.55, 32: 0.5, 64: 0.4}
     final = table(*[run_rows(w, test_error=e, train_error=0.0 if w >= 16 else 0.3) for w, e in errors.items()])
