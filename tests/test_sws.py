@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from torch.distributions import Categorical, Gamma, MixtureSameFamily, Normal
 
 from ddescent.regularizers import l2
-from ddescent.regularizers.sws import SoftWeightSharing, build
+from ddescent.regularizers.sws import SoftWeightSharing, _MixtureNLL, build
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "regularizer"
 
@@ -77,6 +77,32 @@ def test_gradients_match_closed_forms():
     assert torch.allclose(gxi, 0.5 * (gamma * (1 - (w - mu) ** 2 / var)).sum(0), rtol=1e-10)  # 9.28
     assert torch.allclose(geta, (pi - gamma).sum(0), rtol=1e-10, atol=1e-12)  # 9.31
     assert gmu.abs().min() > 1e-3 and gxi.abs().min() > 1e-3  # a non-trivial point, not a stationary one
+
+
+@pytest.mark.parametrize("pi_zero", [None, 0.7])
+def test_fused_omega_equals_autograd_over_several_chunks(pi_zero):
+    """mixture_nll computes Omega and its gradients chunk by chunk; 3000 weights at K = 64 take three chunks, the
+    last one partial. Values and every gradient equal autograd through the plain expression."""
+    sws = mixture(K=64, pi_zero=pi_zero)
+    gen = torch.Generator().manual_seed(5)
+    w = torch.randn(3000, generator=gen, dtype=torch.float64)
+    results = []
+    for f in (sws.mixture_nll, sws.mixture_nll_autograd):
+        ws = [w[:1000].reshape(10, 100).clone().requires_grad_(), w[1000:].clone().requires_grad_()]
+        for p in sws.parameters():
+            p.grad = None
+        value = f(ws)
+        value.backward()
+        results.append([value.detach(), *(t.grad.reshape(-1) for t in ws), sws.mu.grad, sws.xi.grad, sws.eta.grad])
+        with torch.no_grad():
+            assert torch.equal(f(ws), value.detach())  # the same value without gradients
+    for fused, reference in zip(*results):
+        assert torch.allclose(fused, reference, rtol=1e-10, atol=1e-10)
+    small = mixture(K=3, pi_zero=pi_zero)
+    assert torch.autograd.gradcheck(lambda w, log_pi, mu, xi: _MixtureNLL.apply(w, log_pi, mu, xi),
+                                    (torch.randn(7, dtype=torch.float64, requires_grad=True),
+                                     small.log_pi().detach().requires_grad_(), small.means().detach().requires_grad_(),
+                                     small.xi.detach().requires_grad_()))
 
 
 def test_single_zero_mean_component_is_l2():
