@@ -261,14 +261,21 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
     fig, axes = _subplots(len(panels))
     for ax, (cond, w, reg, curve, zero) in zip(axes, panels):
         curve = curve.assign(inv_lambda=1.0 / curve["reg_strength"])
-        quantized = "quantized_test_error" in curve and curve["quantized_test_error"].notna().all()
+        quantized = all(c in curve and curve[c].notna().all() for c in ("quantized_test_error", "compression"))
         stats = analysis.seed_stats(curve, "inv_lambda", ["train_error", "test_error", "n_params"]
-                                    + (["quantized_test_error"] if quantized else []))
+                                    + (["quantized_test_error", "compression"] if quantized else []))
         x = stats["inv_lambda"]
         _band(ax, x, stats, "train_error", TRAIN, "train")
         _band(ax, x, stats, "test_error", TEST, "test")
-        if quantized:  # soft weight sharing: the same nets with every weight snapped to its component's mean
+        if quantized:  # soft weight sharing: the same nets with every weight snapped to its component's mean,
+            # and what that buys (right axis)
             _band(ax, x, stats, "quantized_test_error", TEST, "test, quantized", style="--")
+            right_ax = ax.twinx()
+            right_ax.plot(x, stats["compression_mean"], ":", color="0.35", marker="s", ms=3, lw=1.4,
+                          label="compression")
+            right_ax.set_ylabel("compression (×, right)")
+            right_ax.set_ylim(bottom=0)
+            ax.plot([], [], ":", color="0.35", marker="s", ms=3, label="compression (right axis)")
         if not zero.empty:
             lo, hi = float(x.min()), float(x.max())
             right = hi * max(3.0, (hi / lo) ** 0.15) if hi > lo else hi * 3.0

@@ -261,17 +261,20 @@ def sws_run(width=8):
     return rows
 
 
-def test_lambda_figure_adds_the_quantized_test_error_of_sws_runs():
+def test_lambda_figure_adds_quantized_error_and_compression_for_sws_runs():
     runs = []
-    for lam, te, q in ((0.1, 0.40, 0.41), (1.0, 0.42, 0.42), (10.0, 0.6, 0.55)):
+    for lam, te, q, c in ((0.1, 0.40, 0.41, 12.0), (1.0, 0.42, 0.42, 20.0), (10.0, 0.6, 0.55, 40.0)):
         rows = table(run_rows(16, regularizer="sws", reg_strength=lam, test_error=te))
-        rows["quantized_test_error"] = q
+        rows["quantized_test_error"], rows["compression"] = q, c
         runs.append(rows)
-    ax = plots.fig_lambda(pd.concat(runs)).axes[0]
+    fig = plots.fig_lambda(pd.concat(runs))
+    ax, right = fig.axes
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert labels[:3] == ["train", "test", "test, quantized"] and "sws" in ax.get_xlabel()
     x, y = line(ax, 2)
     assert np.allclose(x, [0.1, 1, 10]) and np.allclose(y, [0.55, 0.42, 0.41])  # ordered by 1/λ
+    x, y = line(right, 0)
+    assert np.allclose(x, [0.1, 1, 10]) and np.allclose(y, [40, 20, 12]) and "compression" in right.get_ylabel()
 
 
 def test_second_peak_skips_the_first_descent():
