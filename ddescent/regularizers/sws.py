@@ -185,11 +185,6 @@ class SoftWeightSharing(nn.Module):
         9.26, 9.28 and 9.31, computed with Omega itself (see _MixtureNLL)."""
         return _MixtureNLL.apply(_flat(weights), self.log_pi(), self.means(), self.xi)
 
-    def mixture_nll_autograd(self, weights: Iterable[torch.Tensor]) -> torch.Tensor:
-        """Omega written plainly (log_joint, logsumexp) for autograd: the reference the fused version is tested
-        against."""
-        return -torch.logsumexp(self.log_joint(_flat(weights)), dim=-1).sum()
-
     def hyperprior(self) -> torch.Tensor:
         """-sum_j ln Gamma(1/sigma_j^2 | shape_j, rate_j) (0 without a hyperprior).
 
