@@ -30,7 +30,12 @@ class Pool:
     y: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    n_classes: int
+    n_classes: int  # classes of a classification task; 1 (the output dimension) for regression
+    truth: dict | None = None  # what generated the data, where a dataset knows it (regression: the teacher)
+
+    @property
+    def regression(self) -> bool:
+        return np.issubdtype(self.y.dtype, np.floating)
 
 
 @dataclass
@@ -45,6 +50,11 @@ class Data:
     label_noise_effective: float
     x_val: torch.Tensor | None = None
     y_val: torch.Tensor | None = None
+    truth: dict | None = None  # Pool.truth, for exact (not sampled) test risks
+
+    @property
+    def regression(self) -> bool:
+        return self.y_train.is_floating_point()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -82,8 +92,12 @@ def load(cfg, device: torch.device | str = "cpu") -> Data:
     # The noise stream is separate from the subsampling stream, so n_train does not shift which labels flip.
     noise_rng = np.random.default_rng([cfg.data_seed, 1])
     y_clean = pool.y[train_idx]
-    y_noisy = apply_label_noise(y_clean, cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
-    y_val = apply_label_noise(pool.y[val_idx], cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
+    if pool.regression:  # real-valued targets carry the dataset's own noise; label noise is for classes
+        y_noisy, y_val, target = y_clean, pool.y[val_idx], torch.float32
+    else:
+        y_noisy = apply_label_noise(y_clean, cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
+        y_val = apply_label_noise(pool.y[val_idx], cfg.label_noise, pool.n_classes, cfg.noise_mode, noise_rng)
+        target = torch.long
 
     def tensor(a, dtype=None):
         a = np.ascontiguousarray(a)
@@ -93,11 +107,13 @@ def load(cfg, device: torch.device | str = "cpu") -> Data:
 
     return Data(
         x_train=tensor(pool.x[train_idx]),
-        y_train=tensor(y_noisy, torch.long),
+        y_train=tensor(y_noisy, target),
         x_test=tensor(pool.x_test),
-        y_test=tensor(pool.y_test, torch.long),
+        y_test=tensor(pool.y_test, target),
         n_classes=pool.n_classes,
-        label_noise_effective=float(np.mean((y_noisy != y_clean)[y_clean >= 0])) if n_train else 0.0,
+        label_noise_effective=(float(np.mean((y_noisy != y_clean)[y_clean >= 0])) if n_train and not pool.regression
+                               else 0.0),
         x_val=tensor(pool.x[val_idx]) if n_val else None,
-        y_val=tensor(y_val, torch.long) if n_val else None,
+        y_val=tensor(y_val, target) if n_val else None,
+        truth=pool.truth,
     )
