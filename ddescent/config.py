@@ -259,6 +259,9 @@ def validate(cfg: DictConfig) -> None:
     rules = dict(RULES)
     for group in ("data", "model", "regularizer"):
         rules.update(RULES_BY_GROUP.get(_choice(plain, group) or "", {}))
+    # Modules that own their keys declare them (RULES = {"model.kappa": Rule(...)}).
+    for owner in (data.DATASETS.get(plain.data.name), models.FAMILIES.get(plain.model.name)):
+        rules.update(getattr(owner, "RULES", {}))
     for key, rule in rules.items():
         value = OmegaConf.select(plain, key, default="<absent>")
         if value == "<absent>":
@@ -275,6 +278,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"optim={plain.optim.name}: choose one of: sgd, adam")
     data.check(plain.data)  # dataset roots, n_train against the pool size
     models.check(plain.model)
+    mod = data.module(plain.data)  # a family may refuse a shape it cannot take (a linear model wider than its input)
+    models.family(plain.model).n_params(plain.model, mod.input_shape(plain.data), data.n_classes(plain.data))
 
 
 # ----------------------------------------------------------------------------- identity

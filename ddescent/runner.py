@@ -91,22 +91,15 @@ def _train_and_store(configs: list[dict], progress) -> list[str]:
 
 
 def _solve(fam, cfgs, members, data) -> list[History]:
-    """Closed-form solvers (random features: lstsq, ridge): one evaluation point at epoch 1. The loss recorded
-    is the squared error that these solvers minimise."""
+    """Families with closed-form solvers (`CLOSED_FORM` and `solve`) give their evaluation rows directly."""
     histories = []
-    start = time.perf_counter()
     for cfg, member in zip(cfgs, members):
-        member.to(data.x_train.device)
-        fam.fit(member, data, cfg.model.solver, float(cfg.regularizer.strength))
-        row = {"epoch": 1, "step": 1}
-        splits = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
-        if data.x_val is not None:
-            splits.append(("val", data.x_val, data.y_val))
-        for name, x, y in splits:
-            row[f"{name}_error"], row[f"{name}_loss"] = fam.scores(member, x, y, data.n_classes)
-        row["wall_time_s"] = time.perf_counter() - start
-        finite = all(math.isfinite(v) for v in row.values())
-        histories.append(History([row], "complete" if finite else "diverged"))
+        start = time.perf_counter()
+        rows = fam.solve(member.to(data.x_train.device), data, cfg)
+        for row in rows:
+            row.setdefault("wall_time_s", time.perf_counter() - start)
+        finite = all(math.isfinite(v) for row in rows for k, v in row.items() if isinstance(v, float))
+        histories.append(History(rows, "complete" if finite else "diverged"))
     return histories
 
 

@@ -91,7 +91,7 @@ def training_flops(config: dict) -> float:
     """About 6 FLOPs per parameter per training sample (forward and backward of a dense network)."""
     mod = data.module(_node(config["data"]))
     n = _n_train(config)
-    shape, classes = mod.input_shape(_node(config["data"])), mod.N_CLASSES
+    shape, classes = mod.input_shape(_node(config["data"])), data.n_classes(_node(config["data"]))
     fam = models.family(_node(config["model"]))
     return 6.0 * fam.n_params(_node(config["model"]), shape, classes) * n * config["epochs"]
 

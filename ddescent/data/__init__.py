@@ -67,6 +67,12 @@ def module(cfg) -> ModuleType:
     return DATASETS[cfg.name]
 
 
+def n_classes(cfg) -> int:
+    """Classes of the task (1 for regression): exact where the module can tell without loading."""
+    mod = module(cfg)
+    return mod.n_classes(cfg) if hasattr(mod, "n_classes") else mod.N_CLASSES
+
+
 def check(cfg) -> None:
     """Bad input that depends on the dataset: missing files, n_train larger than the pool."""
     mod = module(cfg)

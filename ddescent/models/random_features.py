@@ -106,6 +106,19 @@ def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
     model.readout.weight.copy_(readout.T.to(device, model.readout.weight.dtype))
 
 
+def solve(model: RandomFeatures, data, cfg) -> list[dict]:
+    """The closed-form solvers' one evaluation point (epoch 1): fit, then score every split. The loss recorded is
+    the squared error these solvers minimise."""
+    fit(model, data, cfg.model.solver, float(cfg.regularizer.strength))
+    row = {"epoch": 1, "step": 1}
+    splits = [("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)]
+    if data.x_val is not None:
+        splits.append(("val", data.x_val, data.y_val))
+    for name, x, y in splits:
+        row[f"{name}_error"], row[f"{name}_loss"] = scores(model, x, y, data.n_classes)
+    return [row]
+
+
 @torch.no_grad()
 def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int,
            chunk: int = 8192) -> tuple[float, float]:
