@@ -1,0 +1,231 @@
+"""Theory of the linear teacher-student (ddescent.data.teacher_student, ddescent.models.linear), in numpy.
+
+Risk convention (the same as the linear family's records): the risk of a student v on the first p input
+coordinates is the expected squared error on a fresh sample, target noise included,
+
+    R(v) = E (x_{<=p}^T v - y)^2 = ||w_{<=p} - F_{<=p} v||^2 + ||w_{>p}||^2 + sigma^2     (no 1/2)
+
+Three readings of double descent:
+
+* model-wise and sample-wise (Belkin, Hsu & Xu 2019, weak features): the expected risk of minimum-norm least
+  squares on p isotropic features from n samples, `min_norm_risk`, read along p (`modelwise`) or along n
+  (`samplewise`: the peak at n = p, "more data hurts"). It is infinite (the expectation diverges) for
+  n - 1 <= p <= n + 1 whenever ||w_{>p}||^2 + sigma^2 > 0.
+* epoch-wise: full-batch gradient descent from v = 0 on (1/2n)||X v - y||^2 is linear in y, so its iterate at
+  any step is a closed form of one eigendecomposition (`gd_path`); `risk` scores it exactly. `epochwise` gives
+  the exact curve of a run's own training set, or a Monte Carlo mean over fresh training sets of the same
+  teacher (labelled as such: it is an estimate, with its standard error).
+
+The functions taking `config` read a run's resolved config as stored in the results' `config` column (a dict:
+"width", "n_train", "data", "model", "optim", "train", "regularizer", ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+# ----------------------------------------------------------------------------- closed forms
+
+
+def min_norm_risk(p, n, w_in_sq, w_out_sq, sigma):
+    """Expected test risk (sigma^2 included) of minimum-norm least squares on p isotropic features, n samples
+    (Belkin, Hsu & Xu 2019, Theorem 1), with w_in_sq = ||w_{<=p}||^2 and w_out_sq = ||w_{>p}||^2:
+
+        p <= n - 2:  (||w_{>p}||^2 + sigma^2) (1 + p / (n - p - 1))
+        p >= n + 2:  ||w_{<=p}||^2 (1 - n / p) + (||w_{>p}||^2 + sigma^2) (1 + n / (p - n - 1))
+
+    and +inf for n - 1 <= p <= n + 1, where the expectation diverges (0 there if ||w_{>p}||^2 + sigma^2 = 0 and
+    p <= n, ||w||^2 (1 - n/p) if p = n + 1). Broadcasts over its arguments."""
+    p, n, w_in_sq, w_out_sq = (np.asarray(a, dtype=float) for a in (p, n, w_in_sq, w_out_sq))
+    noise = w_out_sq + float(sigma) ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        under = p / (n - p - 1)
+        over = n / (p - n - 1)
+        gain = np.where(p <= n - 2, under, np.where(p >= n + 2, over, np.inf))
+        variance = np.where(noise > 0, noise * (1 + gain), 0.0)
+        bias = np.where(p > n, w_in_sq * (1 - n / np.maximum(p, 1)), 0.0)
+    return bias + variance
+
+
+def gd_path(x, y, steps, lr=None, momentum=0.0, nesterov=False, decay=0.0, precond=None):
+    """The iterates of full-batch gradient descent from v = 0 on
+
+        J(v) = (1/2n) ||X v - y||^2 + (decay/2) ||v||^2
+
+    at each step count in `steps`, in closed form: returns (V [len(steps), p], lr). The update is torch's SGD
+    with per-coordinate learning rates lr * precond (dampening 0):
+
+        g = grad J(v);  buf = momentum * buf + g;  v -= lr * precond * (buf, or g + momentum * buf if nesterov)
+
+    lr=None takes 1 / lambda_max of the iteration's own Hessian P^1/2 (X^T X/n + decay I) P^1/2.
+
+    In u = P^-1/2 v this is momentum GD on H = P^1/2 (X^T X/n + decay I) P^1/2; in H's eigenbasis every mode
+    (eigenvalue a, target component c) is an affine recurrence on (u, buf) started at (0, 0), so its value after
+    t steps is c times an entry of the t-th power of a 3x3 matrix, taken by repeated squaring: one
+    eigendecomposition and O(p log t) arithmetic per evaluated step. Modes in the numerical null space of H
+    (a <= a_max * p * eps) have no target component and stay at 0, as GD's iterate does in exact arithmetic.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n, p = x.shape
+    m = np.ones(p) if precond is None else np.asarray(precond, dtype=np.float64)
+    r = np.sqrt(m)
+    a_x = x * r
+    h = a_x.T @ a_x / n + decay * np.diag(m)
+    a, q = np.linalg.eigh(h)
+    a_max = max(float(a.max()), 0.0) if p else 0.0
+    if lr is None:
+        lr = 1.0 / a_max if a_max > 0 else 1.0
+    c = q.T @ (r * (x.T @ y)) / n
+    c[a <= a_max * max(p, 1) * np.finfo(float).eps] = 0.0
+    beta = float(momentum)
+    mat = np.zeros((p, 3, 3))
+    if nesterov:
+        mat[:, 0, 0], mat[:, 0, 1], mat[:, 0, 2] = 1 - lr * (1 + beta) * a, -lr * beta ** 2, lr * (1 + beta)
+    else:
+        mat[:, 0, 0], mat[:, 0, 1], mat[:, 0, 2] = 1 - lr * a, -lr * beta, lr
+    mat[:, 1, 0], mat[:, 1, 1], mat[:, 1, 2] = a, beta, -1.0
+    mat[:, 2, 2] = 1.0
+    out = np.empty((len(steps), p))
+    with np.errstate(over="ignore", invalid="ignore"):  # a step size past 2/a_max diverges: inf/nan, reported
+        for i, t in enumerate(steps):
+            gain = np.linalg.matrix_power(mat, int(t))[:, 0, 2] if t > 0 else np.zeros(p)
+            out[i] = (q @ (gain * c)) * r
+    return out, float(lr)
+
+
+def risk(v, w, scales, sigma):
+    """Exact expected squared error on a fresh sample (sigma^2 included) of students v [..., p] reading the
+    first p coordinates of x = F z, for the teacher w (length d >= p) and F = diag(scales)."""
+    v = np.asarray(v, dtype=np.float64)
+    w, f = np.asarray(w, dtype=np.float64), np.asarray(scales, dtype=np.float64)
+    p = v.shape[-1]
+    return ((w[:p] - f[:p] * v) ** 2).sum(-1) + (w[p:] ** 2).sum() + float(sigma) ** 2
+
+
+def expected_gd_risk(w, scales, sigma, n, p, steps, draws, seed=0, **gd):
+    """Monte Carlo estimate of E_train R(v_t): the mean, and its standard error, over `draws` fresh training
+    sets of n samples (x = F z, y = z^T w + sigma eps; teacher fixed) of the risk of the GD iterate at each step
+    (gd_path's keyword arguments; lr=None picks each draw's own 1/lambda_max, as a run does). Seeded."""
+    from ddescent.data.teacher_student import draw
+
+    rng = np.random.default_rng(seed)
+    curves = np.empty((draws, len(steps)))
+    for k in range(draws):
+        x, y = draw(np.asarray(w, float), np.asarray(scales, float), sigma, n, rng)
+        v, _ = gd_path(x[:, :p], y, steps, **gd)
+        curves[k] = risk(v, w, scales, sigma)
+    return curves.mean(0), curves.std(0, ddof=1) / np.sqrt(draws) if draws > 1 else np.full(len(steps), np.nan)
+
+
+# ----------------------------------------------------------------------------- runs' configs
+
+
+def _teachers(configs) -> list[tuple[dict, np.ndarray]]:
+    """(config, teacher) for each distinct teacher among the configs (one per data seed or teacher seed)."""
+    from ddescent.data import teacher_student
+
+    configs = [configs] if isinstance(configs, Mapping) else list(configs)
+    seen = {}
+    for c in configs:
+        if c["data"]["name"] != "teacher_student":
+            raise ValueError(f"theory: data={c['data']['name']}: only the linear teacher-student has a theory here")
+        d = c["data"]
+        key = (d["dim"], d["data_seed"] if d.get("teacher_seed") is None else ("t", d["teacher_seed"]))
+        seen.setdefault(key, (c, teacher_student.teacher(d)))
+    return list(seen.values())
+
+
+def _same(pairs, key: str) -> int:
+    values = {int(c[key]) for c, _ in pairs}
+    if len(values) != 1:
+        raise ValueError(f"theory: the configs differ in {key} ({sorted(values)}); pass one curve's runs")
+    return values.pop()
+
+
+def _isotropic_min_norm(config, w, p, n) -> np.ndarray:
+    from ddescent.data import teacher_student
+
+    d = config["data"]
+    f = teacher_student.scales(d)
+    p = np.asarray(p)
+    if np.any(p > len(w)):
+        raise ValueError(f"theory: width {int(p.max())} > data.dim = {len(w)}")
+    top = int(p[p >= np.asarray(n) + 2].max()) if np.any(p >= np.asarray(n) + 2) else 0
+    if top and np.ptp(f[:top]) > 0:  # below the threshold least squares does not see a feature's scale
+        raise ValueError("theory: the minimum-norm formula beyond the threshold needs isotropic features "
+                         "(data.kappa = 1 or one block)")
+    cum = np.concatenate([[0.0], np.cumsum(w ** 2)])
+    return min_norm_risk(p, n, cum[p], cum[-1] - cum[p], float(d["noise"]))
+
+
+def modelwise(configs, widths=None) -> pd.DataFrame:
+    """Model-wise theory line: expected risk of minimum-norm least squares (model.solver = lstsq) against the
+    width p at the configs' n_train, averaged over the distinct teachers of `configs` (a run's config dict,
+    or several: pass every run of the sweep to average over its data seeds). widths: default 1 .. d.
+    Columns: width, test_error (the risk, sigma^2 included; inf at |p - n| <= 1), test_loss (half of it)."""
+    pairs = _teachers(configs)
+    n = _same(pairs, "n_train")
+    widths = np.arange(1, len(pairs[0][1]) + 1) if widths is None else np.asarray(widths, dtype=int)
+    curve = np.mean([_isotropic_min_norm(c, w, widths, n) for c, w in pairs], axis=0)
+    return pd.DataFrame({"width": widths, "test_error": curve, "test_loss": curve / 2})
+
+
+def samplewise(configs, n_train=None) -> pd.DataFrame:
+    """Sample-wise theory line: the same expected risk against n_train at the configs' width p (peak at n = p),
+    averaged over their distinct teachers. n_train: default 1 .. data.pool_size."""
+    pairs = _teachers(configs)
+    p = _same(pairs, "width")
+    ns = np.arange(1, int(pairs[0][0]["data"]["pool_size"]) + 1) if n_train is None else np.asarray(n_train, int)
+    curve = np.mean([_isotropic_min_norm(c, w, np.full(len(ns), p), ns) for c, w in pairs], axis=0)
+    return pd.DataFrame({"n_train": ns, "test_error": curve, "test_loss": curve / 2})
+
+
+def gd_settings(config) -> dict:
+    """gd_path's keyword arguments for a run of model=linear, solver gd (see ddescent.models.linear)."""
+    from ddescent.data import teacher_student
+    from ddescent.models import linear
+
+    d = config["data"]
+    n = config.get("n_train") or d["pool_size"] - int(round(d.get("val_fraction", 0.0) * d["pool_size"]))
+    return linear.gd_settings(config, teacher_student.blocks(d), int(n))
+
+
+def _scales(config) -> np.ndarray:
+    from ddescent.data import teacher_student
+
+    return teacher_student.scales(config["data"])
+
+
+def eval_steps(config) -> list[int]:
+    """The steps a gd run evaluates at (log-spaced, with 0 and the last)."""
+    from ddescent.models import linear
+
+    return linear.eval_steps(config)
+
+
+def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Epoch-wise theory line of one gd run: its test risk after each step.
+
+    draws = 0: exact, for the run's own training set (drawn again as the run drew it; this is the run's
+    recorded test_error, to rounding). draws > 0: a Monte Carlo estimate of the expectation over training sets
+    of n_train samples for the run's teacher, with `test_error_se`, its standard error. Columns: step,
+    test_error (sigma^2 included), test_loss (half)."""
+    from omegaconf import OmegaConf
+
+    (c, w), = _teachers(config)
+    steps = eval_steps(config) if steps is None else list(steps)
+    f, sigma, p = _scales(config), float(config["data"]["noise"]), int(config["width"])
+    gd = gd_settings(config)
+    if draws:
+        mean, se = expected_gd_risk(w, f, sigma, int(config["n_train"]), p, steps, draws, seed, **gd)
+        return pd.DataFrame({"step": steps, "test_error": mean, "test_loss": mean / 2, "test_error_se": se})
+    from ddescent.data import load
+
+    data = load(OmegaConf.create(config["data"]))
+    x = data.x_train.double().cpu().numpy()[:, :p]
+    v, _ = gd_path(x, data.y_train.double().cpu().numpy(), steps, **gd)
+    r = risk(v, w, f, sigma)
+    return pd.DataFrame({"step": steps, "test_error": r, "test_loss": r / 2})

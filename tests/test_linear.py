@@ -1,0 +1,316 @@
+"""The solvable linear lab: teacher-student data, the linear family's closed forms, the theory and the epoch-wise
+landmarks. Monte Carlo checks are seeded; their tolerance is stated where they compare."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import cli
+from ddescent import epochwise, theory
+from ddescent.data import Data, teacher_student
+from ddescent.models import linear
+
+
+def two_scale(n=30, p=20, slow=8, kappa=10.0, seed=0):
+    """A small two-time-scale regression problem (x = F z, y = z^T w + 0.3 eps)."""
+    rng = np.random.default_rng(seed)
+    f = np.r_[np.full(p - slow, 0.5), np.full(slow, 0.5 / kappa)]
+    w = rng.standard_normal(p) / np.sqrt(p)
+    z = rng.standard_normal((n, p))
+    return z * f, z @ w + 0.3 * rng.standard_normal(n), w, f
+
+
+def data_cfg(**over):
+    cfg = dict(name="teacher_student", dim=100, scale=0.5, slow=30, kappa=10.0, blocks=None, noise=0.3,
+               pool_size=400, test_size=200, teacher_seed=None, n_train=130, label_noise=0.0, data_seed=0,
+               val_fraction=0.0)
+    cfg.update(over)
+    return cfg
+
+
+def run_cfg(solver="gd", width=100, lam=0.0, block_lr=None, steps=1000, data=None, **optim):
+    return OmegaConf.create({
+        "width": width, "n_train": 130,
+        "model": {"name": "linear", "width": width, "solver": solver, "block_lr": block_lr},
+        "optim": {"name": "sgd", "lr": None, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0, **optim},
+        "regularizer": {"name": "l2" if lam else "none", "strength": lam},
+        "train": {"epochs": steps, "steps": None, "eval_points": 20},
+        "data": data or data_cfg()})
+
+
+def as_data(x, y, truth=None):
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    return Data(x_train=t(x), y_train=t(y), x_test=t(x[:5]), y_test=t(y[:5]), n_classes=1,
+                label_noise_effective=0.0, truth=truth)
+
+
+# ----------------------------------------------------------------------------- solvers
+
+
+@pytest.mark.parametrize("settings", [
+    dict(lr=1.5),
+    dict(lr=0.9, precond=np.r_[np.ones(12), np.full(8, 100.0)]),  # per-block step sizes
+    dict(lr=0.3, momentum=0.9),
+    dict(lr=0.3, momentum=0.8, nesterov=True, decay=0.05, precond=np.r_[np.ones(12), np.full(8, 30.0)]),
+], ids=["plain", "block_lr", "momentum", "nesterov_decay_block"])
+def test_gd_closed_form_equals_gd_step_by_step(settings):
+    x, y, _, _ = two_scale()
+    steps = [0, 1, 2, 3, 7, 40, 333]
+    closed, _ = theory.gd_path(x, y, steps, **settings)
+    loop = linear.gd_steps(x, y, steps, **settings)
+    assert np.abs(loop).max() > 0.1  # the iterates moved
+    np.testing.assert_allclose(closed, loop, rtol=1e-9, atol=1e-11)
+
+
+def test_gd_steps_is_torch_sgd_with_a_learning_rate_per_block():
+    """The reference loop follows torch.optim.SGD (momentum, nesterov, weight decay; a param group per block)."""
+    x, y, _, _ = two_scale()
+    lr, mult = 0.2, (1.0, 25.0)
+    blocks = [torch.zeros(12, dtype=torch.float64, requires_grad=True),
+              torch.zeros(8, dtype=torch.float64, requires_grad=True)]
+    opt = torch.optim.SGD([{"params": [b], "lr": lr * m} for b, m in zip(blocks, mult)], lr=lr, momentum=0.7,
+                          nesterov=True, weight_decay=0.01)
+    X, Y = torch.as_tensor(x), torch.as_tensor(y)
+    for _ in range(25):
+        opt.zero_grad()
+        (0.5 * ((X @ torch.cat(blocks) - Y) ** 2).mean()).backward()
+        opt.step()
+    ref = linear.gd_steps(x, y, [25], lr, momentum=0.7, nesterov=True, decay=0.01,
+                          precond=np.r_[np.full(12, mult[0]), np.full(8, mult[1])])[0]
+    np.testing.assert_allclose(torch.cat(blocks).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,p", [(30, 12), (12, 30)], ids=["tall", "wide"])
+def test_lstsq_is_the_pseudo_inverse(n, p):
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((n, p)), rng.standard_normal(n)
+    np.testing.assert_allclose(linear.min_norm(x, y), np.linalg.pinv(x) @ y, rtol=1e-9, atol=1e-12)
+    # through the family's solve, on float32 data: the pseudo-inverse of the float32 matrix
+    model = linear.Linear(p)
+    rows = linear.solve(model, as_data(x, y), run_cfg("lstsq", width=p))
+    x32, y32 = x.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
+    np.testing.assert_allclose(model.weight.detach().numpy(), np.linalg.pinv(x32) @ y32, rtol=1e-5, atol=1e-6)
+    assert [r["epoch"] for r in rows] == [1]
+
+
+def test_gd_tends_to_the_minimum_norm_solution():
+    x, y, _, _ = two_scale(n=12, p=20, kappa=1.0)  # wide: many interpolating solutions
+    v, _ = theory.gd_path(x, y, [10 ** 6])
+    np.testing.assert_allclose(v[0], np.linalg.pinv(x) @ y, rtol=1e-6, atol=1e-8)
+
+
+def test_ridge_solves_its_normal_equations_with_lambda_as_reg_strength():
+    x, y, _, _ = two_scale()
+    lam = 0.7
+    ref = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
+    np.testing.assert_allclose(linear.ridge(x, y, lam), ref, rtol=1e-9)
+    model = linear.Linear(20)
+    linear.solve(model, as_data(x, y), run_cfg("ridge", width=20, lam=lam))
+    x32, y32 = x.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
+    ref32 = np.linalg.solve(x32.T @ x32 + lam * np.eye(20), x32.T @ y32)
+    np.testing.assert_allclose(model.weight.detach().numpy(), ref32, rtol=1e-5)
+    # gd with the l2 regularizer minimises the same objective, divided by n: it tends to the same point
+    v, _ = theory.gd_path(x32, y32, [10 ** 6], **linear.gd_settings(run_cfg(width=20, lam=lam), None, len(y)))
+    np.testing.assert_allclose(v[0], ref32, rtol=1e-7)
+
+
+def test_solve_records_mse_errors_half_losses_and_the_exact_risk():
+    x, y, w, f = two_scale()
+    truth = {"teacher": w, "scales": f, "noise": 0.3, "blocks": ((12, 0.5), (8, 0.05))}
+    cfg = run_cfg(width=20, steps=500)
+    rows = linear.solve(linear.Linear(20), as_data(x, y, truth), cfg)
+    steps = [r["step"] for r in rows]
+    assert steps[0] == 0 and steps[-1] == 500 and steps == sorted(set(steps)) and len(steps) >= 15
+    x32, y32 = x.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
+    v, _ = theory.gd_path(x32, y32, steps)
+    for r, vi in zip(rows, v):
+        assert r["train_error"] == pytest.approx(np.mean((x32 @ vi - y32) ** 2), rel=1e-9)
+        assert r["test_error"] == pytest.approx(np.sum((w - f * vi) ** 2) + 0.09, rel=1e-9)
+        assert r["train_loss"] == r["train_error"] / 2 and r["test_loss"] == r["test_error"] / 2
+    assert rows[0]["test_error"] == pytest.approx(np.sum(w ** 2) + 0.09)  # v = 0 at step 0
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_teacher_student_is_reproducible_from_its_seeds():
+    a, b = teacher_student.load(OmegaConf.create(data_cfg())), teacher_student.load(OmegaConf.create(data_cfg()))
+    teacher_student._generate.cache_clear()
+    state = np.random.get_state()
+    c = teacher_student.load(OmegaConf.create(data_cfg()))  # generated again, not from the cache
+    assert np.random.get_state()[1].tolist() == state[1].tolist()  # the global RNG is left alone
+    for p in (b, c):
+        for k in ("x", "y", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(p, k))
+        np.testing.assert_array_equal(a.truth["teacher"], p.truth["teacher"])
+    assert a.regression and a.y.dtype == np.float32 and a.x.shape == (400, 100) and a.n_classes == 1
+    other = teacher_student.load(OmegaConf.create(data_cfg(data_seed=1)))
+    assert not np.allclose(other.x, a.x) and not np.allclose(other.truth["teacher"], a.truth["teacher"])
+    # the teacher is drawn independently of the samples: no pool row lines up with it
+    z = a.x / a.truth["scales"]
+    cos = (z @ a.truth["teacher"]) / (np.linalg.norm(z, axis=1) * np.linalg.norm(a.truth["teacher"]))
+    assert np.abs(cos).max() < 0.5
+    # the teacher does not depend on the pool's size; teacher_seed holds it fixed across data seeds
+    bigger = teacher_student.load(OmegaConf.create(data_cfg(pool_size=500)))
+    np.testing.assert_array_equal(bigger.truth["teacher"], a.truth["teacher"])
+    fixed = [teacher_student.load(OmegaConf.create(data_cfg(data_seed=s, teacher_seed=7))) for s in (0, 1)]
+    np.testing.assert_array_equal(fixed[0].truth["teacher"], fixed[1].truth["teacher"])
+    assert not np.allclose(fixed[0].x, fixed[1].x)
+    # the generating process: x = F z with the blocks' scales, clean test targets, noisy pool targets
+    np.testing.assert_allclose(a.truth["scales"], np.r_[np.full(70, 0.5), np.full(30, 0.05)])
+    z_test = a.x_test / a.truth["scales"]
+    np.testing.assert_allclose(a.y_test, z_test @ a.truth["teacher"], atol=1e-5)
+    resid = a.y - (a.x / a.truth["scales"]) @ a.truth["teacher"]
+    assert 0.27 < resid.std() < 0.33
+
+
+def test_blocks_replace_the_two_block_default():
+    cfg = OmegaConf.create(data_cfg(dim=10, blocks=[[4, 1.0], [3, 0.5], [3, 0.1]]))
+    np.testing.assert_allclose(teacher_student.scales(cfg), [1] * 4 + [0.5] * 3 + [0.1] * 3)
+
+
+# ----------------------------------------------------------------------------- theory against Monte Carlo
+# Each compares a closed form with the mean of seeded draws: within 4 standard errors of the Monte Carlo mean.
+
+
+def _within(mc: np.ndarray, exact, k=4.0):
+    mean, se = mc.mean(0), mc.std(0, ddof=1) / np.sqrt(len(mc))
+    assert np.all(np.abs(mean - exact) <= k * se), (mean, exact, se)
+    assert np.all(se < 0.03 * np.abs(exact))  # precise enough to notice a wrong term
+
+
+def _ts_config(dim, n, p, noise=0.5, seed=3):
+    return {"data": data_cfg(dim=dim, scale=1.0, slow=0, noise=noise, data_seed=seed, pool_size=200),
+            "n_train": n, "width": p}
+
+
+def _min_norm_draws(w, sigma, n, ps, draws, seed):
+    rng = np.random.default_rng(seed)
+    out = np.empty((draws, len(ps)))
+    for k in range(draws):
+        z = rng.standard_normal((n, len(w)))
+        y = z @ w + sigma * rng.standard_normal(n)
+        for j, p in enumerate(ps):
+            out[k, j] = theory.risk(linear.min_norm(z[:, :p], y), w, np.ones(len(w)), sigma)
+    return out
+
+
+def test_modelwise_theory_matches_monte_carlo():
+    config = _ts_config(dim=60, n=20, p=None)
+    ps = [5, 10, 30, 40, 60]
+    w = teacher_student.teacher(config["data"])
+    curve = theory.modelwise(config, widths=ps)
+    _within(_min_norm_draws(w, 0.5, 20, ps, 1500, seed=11), curve["test_error"].to_numpy())
+    assert np.isinf(theory.modelwise(config, widths=[19, 20, 21])["test_error"]).all()
+
+
+def test_samplewise_theory_matches_monte_carlo_and_peaks_at_n_equal_p():
+    ns = [6, 10, 32, 45]
+    config = _ts_config(dim=60, n=None, p=20)
+    w = teacher_student.teacher(config["data"])
+    curve = theory.samplewise(config, n_train=ns)
+    mc = np.stack([_min_norm_draws(w, 0.5, n, [20], 1500, seed=12 + n)[:, 0] for n in ns], axis=1)
+    _within(mc, curve["test_error"].to_numpy())
+    full = theory.samplewise(config, n_train=range(1, 200))
+    finite = full[np.isfinite(full["test_error"])]
+    assert np.isinf(full.set_index("n_train").loc[[19, 20, 21], "test_error"]).all()
+    # more data hurts: from n = 10 to n = 18 the risk rises
+    assert full.set_index("n_train").loc[18, "test_error"] > full.set_index("n_train").loc[10, "test_error"]
+    assert finite["test_error"].iloc[-1] < finite["test_error"].max() / 3
+
+
+def test_exact_risk_matches_a_sampled_test_set():
+    x, y, w, f = two_scale()
+    v, _ = theory.gd_path(x, y, [60])
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((200_000, len(w)))
+    sq = ((z * f) @ v[0] - (z @ w + 0.3 * rng.standard_normal(len(z)))) ** 2
+    _within(sq[:, None], theory.risk(v, w, f, 0.3))
+
+
+def test_expected_gd_risk_matches_an_independent_step_by_step_monte_carlo():
+    _, _, w, f = two_scale()
+    steps = [0, 3, 30, 300]
+    mean, se = theory.expected_gd_risk(w, f, 0.3, 30, 20, steps, draws=300, seed=1, lr=1.0)
+    rng = np.random.default_rng(2)
+    ref = []
+    for _ in range(300):
+        x, y = teacher_student.draw(w, f, 0.3, 30, rng)
+        ref.append(theory.risk(linear.gd_steps(x, y, steps, 1.0), w, f, 0.3))
+    ref = np.array(ref)
+    ref_se = ref.std(0, ddof=1) / np.sqrt(len(ref))
+    assert np.all(np.abs(mean - ref.mean(0)) <= 4 * np.hypot(se, ref_se)), (mean, ref.mean(0))
+    assert np.all(se[1:] < 0.05 * mean[1:])
+
+
+# ----------------------------------------------------------------------------- the epoch-wise curve
+
+
+def _curve(kappa, seed, block_lr=None):
+    cfg = run_cfg(block_lr=block_lr, steps=100_000, data=data_cfg(kappa=kappa, data_seed=seed, pool_size=1000))
+    cfg.train.eval_points = 80
+    return theory.epochwise(OmegaConf.to_container(cfg))
+
+
+def test_two_time_scales_give_epoch_wise_double_descent_and_equalizing_removes_it():
+    slow = _curve(10.0, 0)
+    lm = epochwise.from_rows(slow)
+    assert epochwise.double_descent(lm), lm
+    assert lm["first_min_step"] < lm["peak_step"] < lm["second_min_step"]
+    assert epochwise.from_rows(_curve(1.0, 0))["peak"] is None  # one U
+    equal = _curve(10.0, 0, block_lr="equalize")
+    assert epochwise.from_rows(equal)["peak"] is None
+    # equalized, the kappa = 10 problem is the kappa = 1 problem: the same curve
+    np.testing.assert_allclose(equal["test_error"], _curve(1.0, 0)["test_error"], rtol=1e-6)
+
+
+def test_landmarks_find_the_bump_and_ignore_flat_noise():
+    t = np.arange(12)
+    dd = [1.0, 0.5, 0.4, 0.45, 0.6, 0.55, 0.3, 0.25, 0.28, 0.3, 0.3, 0.3]
+    lm = epochwise.landmarks(t, dd)
+    assert (lm["first_min"], lm["first_min_step"], lm["peak"], lm["peak_step"]) == (0.4, 2, 0.6, 4)
+    assert (lm["second_min"], lm["second_min_step"]) == (0.25, 7) and epochwise.double_descent(lm)
+    u = [1.0, 0.5, 0.3, 0.32, 0.4, 0.5, 0.51, 0.5, 0.505, 0.5, 0.51, 0.5]  # a U with 2% wiggles on its plateau
+    lm = epochwise.landmarks(t, u)
+    assert lm["peak"] is None and (lm["first_min"], lm["first_min_step"]) == (0.3, 2)
+    assert not epochwise.double_descent(lm)
+    rows = pd.DataFrame({"step": t[::-1], "test_error": [np.nan] + dd[::-1][1:]})  # unsorted, a NaN point
+    assert epochwise.from_rows(rows)["peak_step"] == 4
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_a_gd_run_records_the_exact_epoch_wise_curve(tmp_path):
+    res = tmp_path / "r"
+    r = cli("run", "data=teacher_student", "model=linear", "name=lin", "width=100", "n_train=130", "epochs=3000",
+            "label_noise=0", "data.kappa=10", "optim.lr=null", "optim.momentum=0", "train.eval_points=30",
+            "progress=off", "--results", str(res))
+    assert r.returncode == 0, r.stderr
+    df = pd.read_parquet(next((res / "lin" / "runs").glob("*.parquet")))
+    assert (df["status"] == "complete").all() and (df["n_params"] == 100).all()
+    assert df["step"].iloc[0] == 0 and df["step"].iloc[-1] == 3000
+    curve = theory.epochwise(json.loads(df["config"].iloc[0]), steps=df["step"].tolist())
+    np.testing.assert_allclose(df["test_error"], curve["test_error"], rtol=1e-9)
+    np.testing.assert_allclose(df["test_loss"], df["test_error"] / 2)
+
+
+@pytest.mark.parametrize("override,key", [
+    ("data.kappa=0", "data.kappa"),
+    ("width=101", "width"),
+    ("data.noise=-0.1", "data.noise"),
+    ("data.blocks=[[70,0.5],[20,0.05]]", "data.blocks"),
+    ("label_noise=0.1", "label_noise"),
+])
+def test_bad_input_fails_before_any_work(tmp_path, override, key):
+    res = tmp_path / "r"
+    r = cli("sweep", "data=teacher_student", "model=linear", "name=lin", "width=100", "label_noise=0", "n_train=130",
+            override, "--results", str(res), "--dry-run")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ddescent: error: {key}="), r.stderr
+    assert not res.exists()
