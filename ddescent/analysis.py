@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Runs that differ only in size and seed belong to one curve; anything else is a different condition.
+# Runs that differ only in size and seed belong to one curve. These columns split the figures into panels; any
+# other hyperparameter that varies among the runs (see `variants`) gives a curve of its own within a panel.
 CONDITION = ["experiment", "dataset", "model", "optimizer", "regularizer", "reg_strength", "label_noise", "n_train"]
+REPLICATES = ("seed",)  # what the bands of a curve run over: only seeds
 
 # Every figure `plots.DRAW` knows, in the order `ddescent figures` draws them.
 FIGURES = ("9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws")
@@ -101,6 +103,110 @@ def second_peak(final_rows: pd.DataFrame, threshold: float | None) -> pd.Series:
     return stats[stats["width"] >= start].sort_values("test_error_mean").iloc[-1]
 
 
+def identity_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of the table that hold a run's identity: the condition columns, data_seed, and the flat
+    hyperparameter columns (see ddescent.spec.hyperparameters)."""
+    return [c for c in df.columns if c in CONDITION or c in ("data_seed", "epochs", "val_fraction", "width", "seed")
+            or ("." in c and c.split(".", 1)[0] in ("data", "model", "optim", "regularizer", "train"))]
+
+
+def varying(df: pd.DataFrame, exclude=()) -> list[str]:
+    """Identity columns with more than one value among the runs of `df` (lists compared as text)."""
+    runs = df.drop_duplicates("run_id") if "run_id" in df else df
+    return [c for c in identity_columns(runs) if c not in exclude
+            and runs[c].astype(str).nunique(dropna=False) > 1]
+
+
+def _short(columns: list[str]) -> dict[str, str]:
+    """Legend names: the last part of a key (optim.lr -> lr) unless two keys share it."""
+    last = [c.rsplit(".", 1)[-1] for c in columns]
+    return {c: (s if last.count(s) == 1 else c) for c, s in zip(columns, last)}
+
+
+def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
+    """The curves of one panel: runs grouped by every identity column that varies among them other than the
+    x-axis, the seeds and the panel's own condition, each with a label naming what differs ("lr=0.01"). One
+    group labelled "" when nothing varies."""
+    keys = varying(df, exclude=(x, *REPLICATES, *CONDITION))
+    if not keys:
+        return [("", df)]
+    names = _short(keys)
+    out = []
+    for values, rows in df.groupby([df[k].astype(str) for k in keys], sort=True, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        out.append((", ".join(f"{names[k]}={v}" for k, v in zip(keys, values)), rows))
+    return out
+
+
+# What counts as a rise and as a second descent (relative to the peak): a second descent must fall at least
+# 15% below the peak; below the first minimum it is a full double descent, above it a partial one.
+RISE, SECOND_DESCENT = 0.05, 0.15
+
+
+def curve_shape(x, y) -> dict | None:
+    """The double-descent shape of a curve y(x) (x ascending): its first minimum, the peak after it and the
+    minimum after that, chosen to make the rise-then-fall as clear as possible. None for fewer than 3 points.
+
+    kind: "double descent" (falls, rises >= 5%, falls >= 15% below the peak and below the first minimum),
+    "partial second descent" (the same, ending above the first minimum), "no second descent" (falls, then rises
+    >= 5% and stays within 15% of its peak), "descent" (no rise of 5%), "rise" (its minimum is its first point
+    and it rises >= 5%)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(y) < 3:
+        return None
+    best = None
+    for p in range(1, len(y)):
+        i1 = int(np.argmin(y[:p]))
+        if y[p] < (1 + RISE) * y[i1]:
+            continue
+        i2 = p + 1 + int(np.argmin(y[p + 1:])) if p + 1 < len(y) else p
+        fall = (y[p] - y[i2]) / y[p] if y[p] > 0 else 0.0
+        if best is None or fall > best[0] or (fall == best[0] and y[p] > y[best[2]]):
+            best = (fall, i1, p, i2)
+    out = lambda kind, i1=None, p=None, i2=None: {  # noqa: E731
+        "kind": kind, **({"first_min": y[i1], "first_min_at": x[i1]} if i1 is not None else {}),
+        **({"peak": y[p], "peak_at": x[p]} if p is not None else {}),
+        **({"second_min": y[i2], "second_min_at": x[i2]} if i2 is not None else {}),
+        "end": y[-1], "end_at": x[-1], "min": y.min(), "min_at": x[int(np.argmin(y))]}
+    if best is None:
+        return out("descent")
+    fall, i1, p, i2 = best
+    if i1 == 0 and y[0] == y.min() and fall < SECOND_DESCENT:
+        return out("rise", i1, p)
+    if fall >= SECOND_DESCENT:
+        return out("double descent" if y[i2] < y[i1] else "partial second descent", i1, p, i2)
+    return out("no second descent", i1, p)
+
+
+def describe_curve(x, y, at: str = "width") -> str:
+    """What a curve shows, in words and numbers, for a figure's title and for `ls`."""
+    s = curve_shape(x, y)
+    if s is None:
+        return "too few points to tell its shape"
+    if s["kind"] == "descent":
+        return f"falls to {s['min']:.3g} at {at} {s['min_at']:g}, no rise"
+    if s["kind"] == "rise":
+        return f"lowest first ({s['first_min']:.3g}), rises to {s['peak']:.3g} at {at} {s['peak_at']:g}"
+    head = f"min {s['first_min']:.3g} at {at} {s['first_min_at']:g}, peak {s['peak']:.3g} at {s['peak_at']:g}"
+    if s["kind"] == "no second descent":
+        return f"{head}, ends {s['end']:.3g}: no second descent"
+    return f"{head}, second min {s['second_min']:.3g} at {s['second_min_at']:g}: {s['kind']}"
+
+
+def describe_modelwise(stats: pd.DataFrame, threshold: float | None = None) -> str:
+    return "test " + describe_curve(stats["width"], stats["test_error_mean"], "width")
+
+
+def describe_epochwise(epochs, values) -> str:
+    return describe_curve(epochs, values, "epoch")
+
+
+def describe_lambdawise(inv_lambda, values) -> str:
+    return "test " + describe_curve(inv_lambda, values, "1/λ")
+
+
 def conditions(df: pd.DataFrame, without: tuple[str, ...] | list[str] = ()):
     """(description, rows) for every condition present, in a stable order; `without` names condition columns
     that vary inside one group (n_train for the sample-wise figure, reg_strength for the λ-wise one)."""
@@ -162,3 +268,47 @@ def figure_availability(df: pd.DataFrame) -> dict[str, str | None]:
 def available_figures(df: pd.DataFrame) -> list[str]:
     """The figures (keys of `plots.DRAW`) that the stored axes allow, in drawing order."""
     return [f for f, reason in figure_availability(df).items() if reason is None]
+
+
+def run_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run at its last evaluation, with what identifies it and what it scored (for `ls --format`)."""
+    rows = final(df)
+    lead = ["run_id", "experiment", "status", "dataset", "model", "optimizer", "regularizer", "width", "n_params",
+            "n_train", "label_noise", "reg_strength", "seed", "data_seed", "epoch", "train_error", "test_error",
+            "train_loss", "test_loss", "val_error", "val_loss"]
+    keep = [c for c in lead if c in rows] + [c for c in identity_columns(rows) if c not in lead] + \
+        [c for c in ("started_at", "finished_at", "host", "git_commit", "ddescent_version", "device") if c in rows]
+    return rows[keep].sort_values([c for c in ("experiment", "model", "n_train", "reg_strength", "width", "seed")
+                                   if c in rows]).reset_index(drop=True)
+
+
+def summary_lines(df: pd.DataFrame, eps: float = 0.01) -> list[str]:
+    """What `ls` prints: a line per run (with a column for every hyperparameter that varies), then each
+    condition's interpolation threshold and test-error peak, and the effective model complexity where n_train
+    varies."""
+    rows = run_table(df)
+    extra = varying(rows, exclude=("width", "seed", "n_train", "reg_strength", "experiment", "dataset", "model",
+                                   "optimizer", "regularizer", "data.name", "model.name", "optim.name",
+                                   "regularizer.name"))
+    names = _short(extra)
+    lines = [f"{'run_id':12}  {'status':8}  {'model':8} {'width':>7} {'params':>9} {'n_train':>7} {'λ':>8} "
+             f"{'seed':>4} {'epoch':>6} {'train_err':>9} {'test_err':>8}" + "".join(f" {names[c]:>10}" for c in extra)]
+    for r in rows.to_dict("records"):
+        lines.append(f"{r['run_id']:12}  {r['status']:8}  {r['model']:8} {r['width']:7g} {int(r['n_params']):9d} "
+                     f"{int(r['n_train']):7d} {r['reg_strength']:8g} {int(r['seed']):4d} {int(r['epoch']):6d} "
+                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}" + "".join(f" {str(r[c]):>10}" for c in extra))
+    done = complete(rows)
+    for cond, part in conditions(done):
+        for label, curve in variants(part, "width"):
+            threshold = interpolation_threshold(curve, eps)
+            peak = second_peak(curve, threshold)
+            lines.append(f"{describe(cond)}{f' ({label})' if label else ''}: interpolation threshold width = "
+                         f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
+                         f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")
+    for cond, part in conditions(done, without=("n_train",)):
+        if part["n_train"].nunique() < 2:
+            continue
+        emc = effective_model_complexity(part, eps)
+        lines.append(f"{describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
+                     "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
+    return lines

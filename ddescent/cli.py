@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import sys
 import warnings
@@ -14,31 +16,51 @@ from ddescent import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).")
+log = logging.getLogger("ddescent")
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides: width=8,16,32 seed=0,1 experiment=fig9_9 optim.lr=1e-3 ...",
                            show_default=False)
 RESULTS = typer.Option(None, "--results", help="Results root (default: ./results).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+VERBOSE = typer.Option(False, "--verbose", "-v", help="Also print every evaluation point.")
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_HELD, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
-def fail(message: str) -> None:
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     typer.echo(f"ddescent: error: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def guarded(fn):
-    """Bad input ends in one line and exit code 2; HYDRA_FULL_ERROR=1 shows the traceback instead."""
-    import functools
-
+    """Bad input ends in one line and exit code 2 (HYDRA_FULL_ERROR=1 shows the traceback instead); so does a
+    folder or disk that cannot be written. Ctrl-C ends in one line too."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, FileNotFoundError) as exc:
+        except BrokenPipeError:  # `ddescent ls ... | head`: the reader has what it wanted
+            sys.stdout = open(os.devnull, "w")
+            return None
+        except (ConfigError, FileNotFoundError, OSError) as exc:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            fail(str(exc))
+            fail(str(exc) if isinstance(exc, ConfigError) else _os_message(exc))
+        except KeyboardInterrupt:
+            fail("interrupted; finished runs are kept, rerun the same command to go on", EXIT_INTERRUPTED)
 
     return wrapper
+
+
+def _os_message(exc: OSError) -> str:
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+    return f"{where}{exc.strerror or exc}"
+
+
+def _logging(quiet: bool, verbose: bool) -> None:
+    from ddescent.report import NORMAL, QUIET as Q, VERBOSE as V, setup_logging
+
+    setup_logging(Q if quiet else V if verbose else NORMAL)
 
 
 @app.command()
@@ -50,38 +72,105 @@ def sweep(
     jobs: int = typer.Option(1, "--jobs", min=1, help="Run N jobs in parallel on this machine (joblib launcher)."),
     results: Optional[Path] = RESULTS,
     no_plot: bool = typer.Option(False, "--no-plot", help="Skip drawing the experiment's figures at the end."),
+    no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even runs whose parameters alone would not fit the device's memory."),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ):
-    """Run the chosen experiment preset (default fig9_9) over its sweep axes; finished runs are skipped."""
+    """Run the chosen experiment preset (default fig9_9) over its sweep axes; finished runs are skipped.
+
+    Exit codes: 0 every run done; 1 some runs failed; 2 bad input; 3 some runs are being trained by another
+    live process (rerun later to draw complete figures)."""
     from ddescent import workers
 
+    _logging(quiet, verbose)
     overrides = list(overrides or [])
-    if not dry_run and jobs == 1 and not any(o.lstrip("+~").startswith("hydra") for o in overrides):
+    os.environ["DDESCENT_COMMAND"] = " ".join(["ddescent", "sweep", *sys.argv[2:]])
+    local = jobs == 1 and not any(o.lstrip("+~").startswith("hydra") for o in overrides)
+    if not dry_run and local:
         workers.start()  # workers' code is imported while the sweep is planned
     from ddescent import sweep as sw
 
-    plan = sw.plan(overrides, str(results) if results else None)
+    plan = sw.plan(overrides, str(results) if results else None, memory_check=not no_memory_check)
     if dry_run:
         sw.show_plan(plan)
         return
+    outcomes = _train(plan, overrides, jobs, force, local)
+    first = plan[0].spec
+    if first.config.get("plot", True) and not no_plot:
+        _draw_figures(first.folder, first.config.get("figures") or ["9.9"], first.config["train"]["threshold_eps"])
+    _finish(plan, outcomes)
+
+
+def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> list:
+    from ddescent import packing, report
+    from ddescent import sweep as sw
+
     todo = [j for j in plan if force or not j.done]
-    first = plan[0].config
-    typer.echo(f"{first['name']}: {len(plan)} jobs, {len(plan) - len(todo)} already done, {len(todo)} to run "
-               f"-> {Path(first['results']) / first['name']}", err=True)
-    if todo:
-        sw.clean(plan)
-        pack_list = sw.packs(todo)
+    first = plan[0].spec
+    log.info("%s: %d jobs, %d already done, %d to run -> %s", first.name, len(plan), len(plan) - len(todo),
+             len(todo), first.folder)
+    if not todo:
+        return []
+    sw.prepare(plan)
+    pack_list = sw.packs(todo, None if local else 1)
+    reporter = report.Reporter({j.spec.run_id: j.label for j in todo},
+                               {j.spec.run_id: packing.pack_time([j]) for j in todo},
+                               bars=report.bars_wanted(first.config.get("progress", "auto")))
+    try:
+        if local:
+            return sw.run_local(pack_list, reporter, force=force)
         _, hydra_overrides = sw.split_overrides(overrides)
-        if jobs > 1 or hydra_overrides:
-            sw.run_hydra(pack_list, hydra_overrides, jobs, force)
-        else:
-            statuses = sw.run_local(pack_list, first["progress"], force=force)
-            if "diverged" in statuses:
-                typer.echo(f"{statuses.count('diverged')} run(s) diverged (recorded with status 'diverged')", err=True)
-    if first.get("plot", True) and not no_plot:
-        _draw_figures(Path(first["results"]) / first["name"], first.get("figures") or ["9.9"], first["train"]["threshold_eps"])
+        returns = sw.run_hydra(pack_list, hydra_overrides, jobs, force)
+        return _hydra_outcomes(pack_list, returns)
+    finally:
+        reporter.close()
 
 
-def _load(path: Path):
+def _hydra_outcomes(pack_list, returns) -> list:
+    """What the launcher's jobs did, read back from the store (the source of truth) and Hydra's job returns."""
+    from hydra.core.utils import JobStatus
+
+    from ddescent import store
+    from ddescent.runner import Outcome
+
+    outcomes = []
+    for pack, ret in zip(pack_list, returns):
+        error = ""
+        if ret is None or ret.status != JobStatus.COMPLETED:
+            error = "its job did not complete" if ret is None else f"its job failed: {ret._return_value}"
+        for job in pack:
+            done = store.is_done(job.spec.folder, job.spec.run_id)
+            outcomes.append(Outcome(job.spec.run_id, job.label, "complete" if done else "failed",
+                                    note="" if done else (error or "its job ended without writing it")))
+            if not done:
+                log.error("%s: FAILED: %s", job.label, outcomes[-1].note)
+    return outcomes
+
+
+def _finish(plan, outcomes) -> None:
+    """The `ls` summary of what the sweep ran, then the exit code its outcomes call for."""
+    from ddescent import analysis
+
+    diverged = [o for o in outcomes if o.status == "diverged"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    held = [o for o in outcomes if o.status == "held"]
+    if diverged:
+        log.warning("%d run(s) diverged (recorded with status 'diverged')", len(diverged))
+    first = plan[0].spec
+    df = _load(first.folder, quiet=True)
+    if not df.empty and log.isEnabledFor(logging.INFO):
+        ours = df[df["run_id"].isin({j.spec.run_id for j in plan})]
+        for line in analysis.summary_lines(ours, first.config["train"]["threshold_eps"]):
+            log.info("%s", line)
+    if failed:
+        fail(f"{len(failed)} run(s) failed: " + "; ".join(f"{o.label} ({o.note})" for o in failed[:5])
+             + (" ..." if len(failed) > 5 else ""), EXIT_FAILED)
+    if held:
+        fail(f"{len(held)} run(s) not trained here: {held[0].label} is {held[0].note}"
+             + (f" (and {len(held) - 1} more)" if len(held) > 1 else ""), EXIT_HELD)
+
+
+def _load(path: Path, quiet: bool = False):
     """The records under `path`; files that cannot be read are skipped with a one-line warning each."""
     from ddescent import store
 
@@ -89,20 +178,21 @@ def _load(path: Path):
         warnings.simplefilter("always")
         df = store.load(path)
     for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+        if not quiet:
+            typer.echo(f"warning: {w.message}", err=True)
     return df
 
 
 def _draw_figures(folder: Path, figures: list[str], eps: float) -> None:
-    from ddescent import plots
+    from ddescent import plots, store
 
     df = _load(folder)
     for figure in figures:
         try:
-            out = plots.draw(df, figure, folder / f"fig{figure.replace('.', '_')}.png", eps=eps)
-            typer.echo(f"figure {figure}: {out}", err=True)
+            out = plots.draw(df, figure, store.figures_dir(folder) / plots.filename(figure), eps=eps)
+            log.info("figure %s: %s", figure, out)
         except ValueError as exc:
-            typer.echo(f"figure {figure} skipped: {exc}", err=True)
+            log.warning("figure %s skipped: %s", figure, exc)
 
 
 @app.command()
@@ -111,22 +201,35 @@ def run(
     overrides: Optional[List[str]] = OVERRIDES,
     force: bool = typer.Option(False, "--force", help="Rerun even if the result exists."),
     results: Optional[Path] = RESULTS,
+    no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even if its parameters alone would not fit the device's memory."),
+    quiet: bool = QUIET,
+    verbose: bool = VERBOSE,
 ):
-    """Train one run with the same overrides as `sweep` (no comma lists)."""
+    """Train one run with the same overrides as `sweep` (single values only: width=8, not width=8,16)."""
+    from ddescent import report, store
     from ddescent import sweep as sw
+    from ddescent.runner import execute
 
-    plan = sw.plan(list(overrides or []), str(results) if results else None)
+    _logging(quiet, verbose)
+    os.environ["DDESCENT_COMMAND"] = " ".join(["ddescent", "run", *sys.argv[2:]])
+    plan = sw.plan(list(overrides or []), str(results) if results else None, memory_check=not no_memory_check)
     if len(plan) != 1:
         fail(f"these overrides make {len(plan)} runs; use `ddescent sweep` for more than one")
     job = plan[0]
-    from ddescent import store
-
-    path = store.run_path(job.config["results"], job.config["name"], job.run_id)
+    path = store.run_path(job.spec.folder, job.spec.run_id)
     if job.done and not force:
         typer.echo(f"already done: {path} (use --force to rerun)")
         return
-    statuses = sw.run_local([[job]], job.config["progress"], force=force)
-    typer.echo(f"{statuses[0]}: {path}" if statuses else f"skipped: another live sweep is training {path.stem}")
+    sw.prepare(plan)
+    reporter = report.Reporter({job.spec.run_id: job.label},
+                               bars=report.bars_wanted(job.spec.config.get("progress", "auto")))
+    try:
+        outcome = execute([job.spec], reporter, force)[0]
+    finally:
+        reporter.close()
+    if outcome.status == "held":
+        fail(f"{job.label} is {outcome.note}", EXIT_HELD)
+    typer.echo(f"{outcome.status}: {path}")
 
 
 FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "
@@ -140,13 +243,13 @@ FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-e
 def plot(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
     figure: str = typer.Option("9.9", "--figure", help=FIGURE_HELP),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file (default: RESULTS/fig<figure>.png)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file, .png, .svg or .pdf (default: RESULTS/_figures/fig<figure>.png)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
     widths: Optional[str] = typer.Option(None, "--widths", help="Comma list of widths: the lines of 9.10 (default: small, "
                                          "intermediate, large), the panels of lambda, the widths shown by the others."),
 ):
     """Draw a figure from saved results."""
-    from ddescent import plots
+    from ddescent import plots, store
 
     if figure not in plots.DRAW:
         fail(f"--figure {figure}: choose one of: {', '.join(plots.DRAW)}")
@@ -160,7 +263,7 @@ def plot(
         except ValueError:
             fail(f"--widths {widths}: expected a comma list of numbers such as 8,16,64")
     try:
-        path = plots.draw(df, figure, out or results / plots.filename(figure), **kwargs)
+        path = plots.draw(df, figure, out or store.figures_dir(results) / plots.filename(figure), **kwargs)
     except ValueError as exc:
         fail(str(exc))
     typer.echo(str(path))
@@ -171,26 +274,29 @@ def plot(
 def figures(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write the figures here (default: each experiment's _figures/)."),
 ):
-    """Redraw every figure the stored axes allow (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap, sws) into each
-    experiment folder; say why the others are skipped."""
-    from ddescent import analysis, plots
+    """Redraw every figure the stored axes allow (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap, sws) for each
+    experiment; say why the others are skipped."""
+    from ddescent import analysis, plots, store
 
     if not results.exists():
         raise FileNotFoundError(f"{results}: no such results folder")
     if results.is_dir() and (results / "runs").is_dir():
         folders = [results]
     else:
-        folders = sorted({p.parent for p in results.rglob("runs") if p.is_dir()})
+        folders = sorted({p.parent for p in results.rglob("runs") if p.is_dir()
+                          and not any(part.startswith((".", "_")) for part in p.relative_to(results).parts)})
     drawn = 0
     for folder in folders:
         df = _load(folder)
         if df.empty:
             continue
+        target = (out_dir / folder.name if out_dir and len(folders) > 1 else out_dir) or store.figures_dir(folder)
         for figure, reason in analysis.figure_availability(df).items():
             if reason is None:
                 try:
-                    typer.echo(str(plots.draw(df, figure, folder / plots.filename(figure), eps=eps)))
+                    typer.echo(str(plots.draw(df, figure, target / plots.filename(figure), eps=eps)))
                     drawn += 1
                     continue
                 except ValueError as exc:
@@ -205,32 +311,24 @@ def figures(
 def ls_(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
+    fmt: str = typer.Option("table", "--format", help="table (for people), csv or json (one record per run)."),
 ):
-    """One line per run: status, size, n_train, λ, seed, final errors; then each condition's threshold."""
+    """One line per run: status, size, n_train, λ, seed, final errors and any hyperparameter that varies; then
+    each condition's interpolation threshold and test-error peak."""
     from ddescent import analysis
 
+    if fmt not in ("table", "csv", "json"):
+        fail(f"--format {fmt}: choose one of: table, csv, json")
     df = _load(results)
     if df.empty:
         typer.echo(f"{results}: no runs")
         return
-    rows = analysis.final(df).sort_values(["experiment", "model", "n_train", "reg_strength", "width", "seed"])
-    typer.echo(f"{'run_id':12}  {'status':8}  {'model':8} {'width':>7} {'params':>9} {'n_train':>7} {'λ':>8} {'seed':>4} "
-               f"{'epoch':>6} {'train_err':>9} {'test_err':>8}")
-    for r in rows.itertuples():
-        typer.echo(f"{r.run_id:12}  {r.status:8}  {r.model:8} {r.width:7g} {r.n_params:9d} {r.n_train:7d} "
-                   f"{r.reg_strength:8g} {r.seed:4d} {r.epoch:6d} {r.train_error:9.4f} {r.test_error:8.4f}")
-    for cond, part in analysis.conditions(analysis.complete(rows)):
-        threshold = analysis.interpolation_threshold(part, eps)
-        peak = analysis.second_peak(part, threshold)
-        typer.echo(f"{analysis.describe(cond)}: interpolation threshold width = "
-                   f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
-                   f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")
-    for cond, part in analysis.conditions(analysis.complete(rows), without=("n_train",)):
-        if part["n_train"].nunique() < 2:
-            continue
-        emc = analysis.effective_model_complexity(part, eps)
-        typer.echo(f"{analysis.describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
-                   "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
+    if fmt == "table":
+        for line in analysis.summary_lines(df, eps):
+            typer.echo(line)
+        return
+    rows = analysis.run_table(df)
+    typer.echo(rows.to_csv(index=False) if fmt == "csv" else rows.to_json(orient="records", indent=1), nl=fmt == "json")
 
 
 @app.command()

@@ -1,22 +1,39 @@
-"""The book's figures, drawn from the records alone (Bishop & Bishop §9.3.2)."""
+"""The book's figures, drawn from the records alone (Bishop & Bishop §9.3.2).
+
+Conventions every figure keeps: panels split by condition (dataset, model, regularizer, noise, n_train, ...), at
+most three a row; within a panel, one curve per combination of any other hyperparameter that varies among the
+runs, labelled with what differs; bands only over seeds; legends outside the plotting area (they never cover data
+or the threshold line); width axes labelled in plain numbers. A panel's title says what its curves show, measured
+from the curves (see analysis.describe_*). A newcomer adds a figure as a function here, its name in DRAW, and its
+precondition in analysis.figure_availability.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from ddescent import analysis  # noqa: E402
 
 TRAIN, TEST = "#1f5fa8", "#d1462f"
-FIGURES = analysis.FIGURES
 HURT = "#f2a541"
+FORMATS = (".png", ".svg", ".pdf")
+
+
+def _colors(n: int):
+    """(train, test) colour pairs: the book's blue and red for one curve, a qualitative palette for several."""
+    if n == 1:
+        return [(TRAIN, TEST)]
+    palette = plt.cm.tab10(np.arange(n) % 10)
+    return [(c, c) for c in palette]
 
 
 def _band(ax, x, stats, col, color, label, style="-"):
@@ -25,14 +42,31 @@ def _band(ax, x, stats, col, color, label, style="-"):
         ax.fill_between(x, stats[f"{col}_min"], stats[f"{col}_max"], color=color, alpha=0.18, lw=0)
 
 
-def _style(ax, xlabel: str, ylabel: str) -> None:
+def _plain_log(axis) -> None:
+    """A log axis with ticks at 1, 2, 5 x 10^k labelled as plain numbers (4, 47, 300; not 4x10^0)."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend(ax) -> None:
+    """Outside the plotting area, below it: it can cover neither data nor the threshold line."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=min(3, len(handles)))
+
+
+def _style(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
     """The axes every curve figure shares: log x, labels, y from 0, a light grid, the legend."""
     ax.set_xscale("log")
+    if width_axis:
+        _plain_log(ax.xaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both", lw=0.5)
-    ax.legend(frameon=False, fontsize=9)
+    _legend(ax)
 
 
 def _params_axis(ax, stats):
@@ -67,18 +101,30 @@ def _only_widths(df: pd.DataFrame, widths: list[float] | None) -> pd.DataFrame:
 
 
 def _size_label(model: str) -> str:
-    return "model size (embedding dimension d_model)" if model == "transformer" else f"model size ({model} width)"
+    names = {"transformer": "embedding dimension d_model", "linear": "features p", "random_features": "features p"}
+    return f"model size ({names.get(model, f'{model} width')})"
 
 
-def _subplots(n: int, cols: int = 3, w: float = 6.4, h: float = 4.4):
+def _metric(rows: pd.DataFrame) -> str:
+    """What the error columns hold: the 0-1 error, the token error, or (regression) the test risk."""
+    task = rows["task"].dropna().unique().tolist() if "task" in rows else []
+    return "risk (MSE)" if task == ["regression"] else "token error" if task == ["sequence"] else "error"
+
+
+def _subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6):
     """n panels, at most `cols` a row; returns the figure and the n axes in reading order (spares removed)."""
     ncols = min(n, cols)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, layout="constrained")
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.remove()
     return fig, flat[:n]
+
+
+def _seeds(part: pd.DataFrame, by: str) -> str:
+    n = int(part.groupby(by)["run_id"].nunique().max()) if len(part) else 0
+    return f", {n} seeds" if n > 1 else ""
 
 
 def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
@@ -87,22 +133,31 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
-    fig, axes = plt.subplots(1, len(conds), figsize=(6.4 * len(conds), 4.4), squeeze=False)
-    for ax, (cond, part) in zip(axes[0], conds):
-        stats = analysis.seed_stats(part, "width", ["train_error", "test_error", "n_params"])
-        x = stats["width"]
-        _band(ax, x, stats, "train_error", TRAIN, "train")
-        _band(ax, x, stats, "test_error", TEST, "test")
-        threshold = analysis.interpolation_threshold(part, eps)
-        if threshold is not None:
-            ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (train error ≤ {eps:g})")
-        n_seeds = int(stats["test_error_count"].max())
-        ax.set_title(f"{analysis.describe(cond)}" + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
-        _params_axis(ax, stats)
-        _style(ax, _size_label(cond["model"]), "error")
-    fig.suptitle("Model-wise double descent (Bishop & Bishop Fig 9.9)", fontsize=11)
-    fig.tight_layout()
+    fig, axes = _subplots(len(conds))
+    metric = _metric(rows)
+    for ax, (cond, part) in zip(axes, conds):
+        curves = analysis.variants(part, "width")
+        findings = []
+        for (label, curve), (c_train, c_test) in zip(curves, _colors(len(curves))):
+            stats = analysis.seed_stats(curve, "width", ["train_error", "test_error", "n_params"])
+            suffix = f", {label}" if label else ""
+            _band(ax, stats["width"], stats, "train_error", c_train, f"train{suffix}", "--" if label else "-")
+            _band(ax, stats["width"], stats, "test_error", c_test, f"test{suffix}")
+            threshold = analysis.interpolation_threshold(curve, eps)
+            if threshold is not None:
+                ax.axvline(threshold, color="0.3" if not label else c_test, ls=":" if label else "--", lw=1.2,
+                           label=f"interpolation threshold{suffix} (train {metric} ≤ {eps:g})")
+            findings.append((label, analysis.describe_modelwise(stats, threshold)))
+        if len(curves) == 1:
+            _params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
+        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + "\n" + _findings(findings), fontsize=9)
+        _style(ax, _size_label(cond["model"]), metric)
+    fig.suptitle(f"Train and test {metric} vs model size (cf. Bishop & Bishop Fig 9.9)", fontsize=11)
     return fig
+
+
+def _findings(findings: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{label}: {text}" if label else text for label, text in findings)
 
 
 def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
@@ -117,27 +172,33 @@ def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
 
 
 def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.01) -> plt.Figure:
-    """Epoch-wise double descent: test error vs epochs (log), a line per model size; train error dashed."""
+    """Epoch-wise: test error vs epochs (log), a line per model size (and per varying hyperparameter); train
+    error dashed. Each line's shape (one descent, or descent-ascent-descent) is measured and named in the title."""
     rows = analysis.complete(df)
     rows = rows[rows["epoch"] > 0]
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
     fig, axes = _subplots(len(conds))
+    metric = _metric(rows)
     for ax, (cond, part) in zip(axes, conds):
         chosen = widths or pick_widths(part, eps)
-        colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(chosen)))
-        for w, color in zip(chosen, colors):
-            sel = part[np.isclose(part["width"], w)]
-            if sel.empty:
-                continue
+        lines = [(w, label, curve[np.isclose(curve["width"], w)]) for label, curve in analysis.variants(part, "width")
+                 for w in chosen]
+        lines = [(w, label, sel) for w, label, sel in lines if not sel.empty]
+        colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(lines)))
+        findings = []
+        for (w, label, sel), color in zip(lines, colors):
             stats = analysis.seed_stats(sel, "epoch", ["train_error", "test_error", "n_params"])
-            _band(ax, stats["epoch"], stats, "test_error", color, f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)")
+            name = f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)" + (f", {label}" if label else "")
+            _band(ax, stats["epoch"], stats, "test_error", color, name)
             ax.plot(stats["epoch"], stats["train_error_mean"], "--", color=color, lw=1, alpha=0.8)
-        ax.set_title(analysis.describe(cond), fontsize=10)
-        _style(ax, "epochs", "test error (train dashed)")
-    fig.suptitle("Epoch-wise double descent (Bishop & Bishop Fig 9.10)", fontsize=11)
-    fig.tight_layout()
+            findings.append((f"width {w:g}" + (f" {label}" if label else ""),
+                             analysis.describe_epochwise(stats["epoch"].to_numpy(), stats["test_error_mean"].to_numpy())))
+        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + "\n" + _findings(findings), fontsize=9)
+        _style(ax, "epochs" if metric != "risk (MSE)" else "gradient-descent steps", f"test {metric} (train dashed)",
+               width_axis=False)
+    fig.suptitle(f"Test {metric} over training (cf. Bishop & Bishop Fig 9.10)", fontsize=11)
     return fig
 
 
@@ -154,23 +215,28 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
     conds = list(analysis.conditions(stopped))
     fig, axes = _subplots(len(conds))
     for ax, (cond, part) in zip(axes, conds):
-        stats = analysis.seed_stats(part, "width", ["test_error", "train_error", "epoch", "n_params"])
-        same = ends[ends["run_id"].isin(part["run_id"])]
-        last = analysis.seed_stats(same, "width", ["test_error"])
-        _band(ax, stats["width"], stats, "test_error", TEST, f"test, early-stopped (min {by})")
-        ax.plot(last["width"], last["test_error_mean"], "--", color=TEST, alpha=0.55, lw=1.2, label="test, final epoch")
-        ax.plot(stats["width"], stats["train_error_mean"], ":", color=TRAIN, lw=1.2, label="train, early-stopped")
-        threshold = analysis.interpolation_threshold(same, eps)
-        if threshold is not None:
-            ax.axvline(threshold, color="0.3", ls="--", lw=1.2, label=f"interpolation threshold (final train error ≤ {eps:g})")
-        n_seeds = int(stats["test_error_count"].max())
-        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "")
-                     + f"; stopped at epoch {_span(part['epoch'])}", fontsize=10)
-        _params_axis(ax, stats)
+        curves = analysis.variants(part, "width")
+        for (label, curve), (c_train, c_test) in zip(curves, _colors(len(curves))):
+            suffix = f", {label}" if label else ""
+            stats = analysis.seed_stats(curve, "width", ["test_error", "train_error", "epoch", "n_params"])
+            same = ends[ends["run_id"].isin(curve["run_id"])]
+            last = analysis.seed_stats(same, "width", ["test_error"])
+            _band(ax, stats["width"], stats, "test_error", c_test, f"test, early-stopped (min {by}){suffix}")
+            ax.plot(last["width"], last["test_error_mean"], "--", color=c_test, alpha=0.55, lw=1.2,
+                    label=f"test, final epoch{suffix}")
+            ax.plot(stats["width"], stats["train_error_mean"], ":", color=c_train, lw=1.2,
+                    label=f"train, early-stopped{suffix}")
+            threshold = analysis.interpolation_threshold(same, eps)
+            if threshold is not None:
+                ax.axvline(threshold, color="0.3", ls="--", lw=1.2,
+                           label=f"interpolation threshold{suffix} (final train error ≤ {eps:g})")
+        if len(curves) == 1:
+            _params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
+        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + f"; stopped at epoch {_span(part['epoch'])}",
+                     fontsize=9)
         _style(ax, _size_label(cond["model"]), "error")
-    fig.suptitle("Model-wise double descent, early-stopped on the validation split\n(Bishop & Bishop Fig 9.9)",
+    fig.suptitle("Test error vs model size, early-stopped on the validation split (cf. Bishop & Bishop Fig 9.9)",
                  fontsize=11)
-    fig.tight_layout()
     return fig
 
 
@@ -218,24 +284,28 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
     for ax, (cond, part) in zip(axes, conds):
         sizes = sorted(part["n_train"].unique())
         colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(sizes)))
+        findings = []
         for n, color in zip(sizes, colors):
-            stats = analysis.seed_stats(part[part["n_train"] == n], "width", [metric])
-            _band(ax, stats["width"], stats, metric, color, f"n_train = {n:,}")
+            for label, curve in analysis.variants(part[part["n_train"] == n], "width"):
+                stats = analysis.seed_stats(curve, "width", [metric])
+                _band(ax, stats["width"], stats, metric, color, f"n_train = {n:,}" + (f", {label}" if label else ""))
         cmp = analysis.more_data_hurts(part, metric)
         bad = cmp[cmp["hurts"]]
         for i, (lo, hi) in enumerate(hurt_spans(part["width"].unique(), bad["width"])):
             worst = bad.loc[bad["ratio"].idxmax()]
             label = (f"more data hurts (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})" if i == 0 else None)
             ax.axvspan(lo, hi, color=HURT, alpha=0.22, lw=0, label=label)
+        findings.append(("", "more data hurts at some widths" if len(bad) else "more data never hurts here"))
         ax.set_xscale("log")
+        _plain_log(ax.xaxis)
         ax.set_xlabel(_size_label(cond["model"]))
         ax.set_ylabel(metric.replace("_", " "))
         n_seeds = int(part.groupby(["n_train", "width"])["run_id"].nunique().max())
-        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
+        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + "\n"
+                     + _findings(findings), fontsize=9)
         ax.grid(alpha=0.3, which="both", lw=0.5)
-        ax.legend(frameon=False, fontsize=9)
-    fig.suptitle("Sample-wise non-monotonicity: more data can hurt (Bishop & Bishop Fig 9.11)", fontsize=11)
-    fig.tight_layout()
+        _legend(ax)
+    fig.suptitle("Test loss vs model size by training-set size (cf. Bishop & Bishop Fig 9.11)", fontsize=11)
     return fig
 
 
@@ -273,7 +343,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
             right_ax = ax.twinx()
             right_ax.plot(x, stats["compression_mean"], ":", color="0.35", marker="s", ms=3, lw=1.4,
                           label="compression")
-            right_ax.set_ylabel("compression (×, right)")
+            right_ax.set_ylabel("compression (×, right; positions and biases counted)")
             right_ax.set_ylim(bottom=0)
             ax.plot([], [], ":", color="0.35", marker="s", ms=3, label="compression (right axis)")
         if not zero.empty:
@@ -289,10 +359,10 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
                         fontsize=8, xycoords=("data", "axes fraction"))
         n_seeds = int(stats["test_error_count"].max())
         ax.set_title(f"{analysis.describe(cond)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
-                     + (f", {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
-        _style(ax, f"1/λ (inverse {reg} strength)", "error")
-    fig.suptitle("Regularization-wise double descent: error vs 1/λ (Bishop & Bishop §9.3.2)", fontsize=11)
-    fig.tight_layout()
+                     + (f", {n_seeds} seeds" if n_seeds > 1 else "") + "\n"
+                     + analysis.describe_lambdawise(x.to_numpy(), stats["test_error_mean"].to_numpy()), fontsize=9)
+        _style(ax, f"1/λ (inverse {reg} strength)", "error", width_axis=False)
+    fig.suptitle("Train and test error vs 1/λ (cf. Bishop & Bishop §9.3.2)", fontsize=11)
     return fig
 
 
@@ -305,35 +375,39 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
     rows = rows[rows["epoch"] > 0]
     if rows.empty:
         raise ValueError("no complete runs with evaluations after epoch 0 to plot")
-    conds = [(c, p) for c, p in analysis.conditions(rows) if p["width"].nunique() >= 2 and p["epoch"].nunique() >= 3]
-    if not conds:
+    panels = [(c, label, curve) for c, p in analysis.conditions(rows) for label, curve in analysis.variants(p, "width")
+              if curve["width"].nunique() >= 2 and curve["epoch"].nunique() >= 3]
+    if not panels:
         raise ValueError("the heatmap needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
-    fig, axes = _subplots(len(conds), cols=2, w=6.8, h=4.8)
-    for ax, (cond, part) in zip(axes, conds):
+    fig, axes = _subplots(len(panels), cols=2, w=6.8, h=5.0)
+    for ax, (cond, label, part) in zip(axes, panels):
         stats = analysis.seed_stats(part, "epoch", [metric], by=["width"])
         grid = stats.pivot(index="epoch", columns="width", values=f"{metric}_mean").sort_index().sort_index(axis=1)
         mesh = ax.pcolormesh(_edges(grid.columns), _edges(grid.index), np.ma.masked_invalid(grid.to_numpy(float)),
                              cmap="viridis", shading="flat")
         fig.colorbar(mesh, ax=ax, label=metric.replace("_", " "))
         threshold = analysis.interpolation_threshold(analysis.final(part), eps)
-        if threshold is not None:
-            ax.axvline(threshold, color="white", ls="--", lw=1.2, label=f"interpolation threshold (train error ≤ {eps:g})")
-            ax.legend(frameon=False, fontsize=8, loc="lower left", labelcolor="white")
+        if threshold is not None:  # black with a white outline: visible on every colour of the map
+            line = ax.axvline(threshold, color="black", ls="--", lw=1.4,
+                              label=f"interpolation threshold (train error ≤ {eps:g})")
+            line.set_path_effects([path_effects.Stroke(linewidth=3, foreground="white"), path_effects.Normal()])
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _plain_log(ax.xaxis)
         ax.set_xlabel(_size_label(cond["model"]))
         ax.set_ylabel("epochs")
         n_seeds = int(part.groupby("width")["run_id"].nunique().max())
-        ax.set_title(analysis.describe(cond) + (f", mean of {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=10)
-    fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs\n"
+        ax.set_title(analysis.describe(cond) + (f", {label}" if label else "")
+                     + (f", mean of {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=9)
+        _legend(ax)
+    fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs "
                  "(Nakkiran et al. 2019 Fig 2 style; Bishop & Bishop §9.3.2)", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
 def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
     """Soft weight sharing (Bishop & Bishop §9.4.1): the final weights' histogram under the learned mixture
-    density (left) and the mixture means over training (right), one row per sws run."""
+    density (left) and the mixture means over training (right), one row per run that recorded them."""
     rows = _only_widths(analysis.complete(df), widths)
     if "sws_mu" not in rows or "weight_hist_counts" not in rows:
         raise ValueError("no soft-weight-sharing runs with a final weight histogram (regularizer=sws, quantize: true)")
@@ -341,7 +415,7 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
     runs = list(rows.groupby("run_id", sort=False))[:6]
     if not runs:
         raise ValueError("no soft-weight-sharing runs with a final weight histogram (regularizer=sws, quantize: true)")
-    fig, axes = plt.subplots(len(runs), 2, figsize=(12, 3.6 * len(runs)), squeeze=False)
+    fig, axes = plt.subplots(len(runs), 2, figsize=(12, 3.8 * len(runs)), squeeze=False, layout="constrained")
     for (hist_ax, mu_ax), (_, run) in zip(axes, runs):
         run = run.sort_values("epoch")
         last = run.iloc[-1]
@@ -361,13 +435,12 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
         hist_ax.set_ylabel("density (log)")
         note = (f"width {last['width']:g}, λ={last['reg_strength']:g}: test error {last['test_error']:.3f}"
                 f" → {last.get('quantized_test_error', float('nan')):.3f} quantized, "
-                f"{last.get('compression', float('nan')):.0f}× compression")
+                f"{last.get('compression', float('nan')):.0f}× compression (positions and biases counted)")
         hist_ax.set_title(note, fontsize=9)
-        hist_ax.legend(frameon=False, fontsize=8)
+        _legend(hist_ax)
         # Before the prior switches on (pretraining) its means are placeholders, re-spread over the weights at
         # that moment: draw them from there, with the switch marked.
-        reg = json.loads(last["config"]).get("regularizer") if isinstance(last.get("config"), str) else None
-        start = int(reg.get("start_epoch") or 0) if isinstance(reg, dict) else 0
+        start = int(last["regularizer.start_epoch"]) if pd.notna(last.get("regularizer.start_epoch")) else 0
         run = run[run["epoch"] > start] if start and (run["epoch"] > start).any() else run
         means = np.stack([np.asarray(m, float) for m in run["sws_mu"]])
         epochs = np.maximum(run["epoch"].to_numpy(), 0.5)
@@ -376,12 +449,11 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
             mu_ax.set_xscale("log")
         else:
             mu_ax.axvline(start, color="0.4", ls="--", lw=1, label=f"prior on (epoch {start})")
-            mu_ax.legend(frameon=False, fontsize=8)
+            _legend(mu_ax)
         mu_ax.set_xlabel("epochs" if start else "epochs (epoch 0 drawn at 0.5)")
         mu_ax.set_ylabel("mixture means μ_j")
         mu_ax.grid(alpha=0.3, lw=0.5)
     fig.suptitle("Soft weight sharing (Bishop & Bishop §9.4.1, eqs 9.21-9.31)", fontsize=11)
-    fig.tight_layout()
     return fig
 
 
@@ -390,17 +462,22 @@ DRAW = {"9.9": fig9_9, "9.9-early": fig9_9_early, "9.10": fig9_10, "9.11": fig9_
 
 
 def filename(figure: str) -> str:
-    """The image name a figure gets inside its experiment folder (fig9_9.png, fig9_11.png, figlambda.png, ...)."""
-    return f"fig{figure.replace('.', '_')}.png"
+    """The image a figure gets: fig9_9.png, fig9_9_early.png, fig9_10.png, fig9_11.png, fig_lambda.png,
+    fig_heatmap.png, fig_sws.png."""
+    name = figure.replace(".", "_").replace("-", "_")
+    return f"fig{name if name[0].isdigit() else '_' + name}.png"
 
 
 def draw(df: pd.DataFrame, figure: str, out: str | Path, dpi: int = 130, **kwargs) -> Path:
-    """Draw one figure of `DRAW` from the records and save it to `out`; ValueError when the records lack the axes."""
+    """Draw one figure of `DRAW` from the records and save it to `out` (.png, .svg or .pdf); ValueError when the
+    records lack the axes."""
     if figure not in DRAW:
         raise ValueError(f"--figure {figure}: choose one of: {', '.join(DRAW)}")
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out}: write .png, .svg or .pdf")
     fig = DRAW[figure](df, **kwargs)
     try:
-        out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=dpi)
     finally:

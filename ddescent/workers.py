@@ -1,28 +1,43 @@
-"""The local worker processes of a sweep: one single-threaded process per core.
+"""The local worker processes of a sweep: one single-threaded process per core, each training one pack at a time.
 
 A worker that starts from nothing spends seconds importing torch. On Linux the sweep command therefore starts
 a fork server first (`start`, before it imports anything heavy itself): the server imports the training code
 once, on one core, while the command plans the sweep on the other, and each worker is then forked from it
-ready to train, ending without an interpreter teardown. Elsewhere workers are spawned. This module imports
-nothing heavy.
+ready to train. Elsewhere workers are spawned.
+
+Workers die with their sweep, however it ends (kill -9 included): each holds the reading end of a lifeline pipe
+whose only writer is the sweep; when the sweep dies the pipe closes and a watcher thread ends the worker. A
+worker that dies (killed, out of memory) costs only the runs it was training: they are reported, a new worker
+takes its place and the rest of the sweep goes on. This module imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Callable
+
+log = logging.getLogger("ddescent")
 
 PRELOAD = ["ddescent.runner"]  # torch, the models, the data and the store
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (a SLURM allocation or taskset, not the whole machine)."""
+    """Cores this process may run on: a SLURM job's allocation (SLURM_CPUS_PER_TASK), else its CPU affinity
+    (taskset, cgroups), else the machine's."""
+    allocated = os.environ.get("SLURM_CPUS_PER_TASK", "")
     try:
-        return len(os.sched_getaffinity(0))
+        affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
-        return os.cpu_count() or 1
+        affinity = os.cpu_count() or 1
+    return min(int(allocated), affinity) if allocated.isdigit() and int(allocated) > 0 else affinity
 
 
 def _context():
@@ -42,30 +57,163 @@ def start() -> None:
         forkserver.ensure_running()
 
 
-def pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_watch, initargs=(os.getpid(),))
+# ----------------------------------------------------------------------------- staying alive only with the sweep
 
 
-def _watch(sweep_pid: int) -> None:
-    """In each worker: end it if the sweep that started it dies (kill -9 included), so none trains on alone."""
-    import threading
-    import time
+def _die_with(lifeline: Connection) -> None:
+    """In a worker: end it as soon as the pipe from the sweep closes (the sweep ended, however)."""
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ddescent-lifeline", daemon=True).start()
+
+
+def die_with_process(token: str, interval: float = 1.0) -> None:
+    """In a process that has no lifeline pipe (a joblib worker of a sweep): end it once the process named by
+    `token` (store.process_token: pid and start time) is gone or a zombie. Idempotent."""
+    from ddescent.store import process_alive
+
+    if any(t.name == f"ddescent-parent-{token}" for t in threading.enumerate()):
+        return
 
     def watch() -> None:
-        while True:
-            time.sleep(1.0)
+        while process_alive(token):
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name=f"ddescent-parent-{token}", daemon=True).start()
+
+
+# ----------------------------------------------------------------------------- the pool
+
+
+@dataclass
+class Task:
+    """One pack to train: its run specs, and labels to report them by if its worker dies."""
+
+    specs: list
+    labels: list[str]
+
+
+def _serve(conn: Connection, lifeline: Connection, threads: int) -> None:
+    """A worker's life: train the packs it is sent, forwarding the runner's events, until told to stop."""
+    _die_with(lifeline)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it ends the workers
+    import torch
+
+    from ddescent.runner import execute
+
+    torch.set_num_threads(threads)
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        number, specs, force = message
+
+        def events(kind, payload, number=number):
+            conn.send(("event", number, kind, payload))
+
+        try:
+            conn.send(("done", number, execute(specs, events, force)))
+        except Exception as exc:  # reported by the sweep, which goes on with the other packs
+            conn.send(("error", number, f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class _Slot:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    task: int | None = None
+
+
+class Pool:
+    """`workers` processes of `threads` threads each; `run` hands them tasks in the order given."""
+
+    def __init__(self, workers: int, threads: int):
+        self.ctx, self.threads = _context(), threads
+        self.lifeline_r, self.lifeline_w = self.ctx.Pipe(duplex=False)
+        self.slots = [self._spawn() for _ in range(workers)]
+
+    def _spawn(self) -> _Slot:
+        ours, theirs = self.ctx.Pipe()
+        process = self.ctx.Process(target=_serve, args=(theirs, self.lifeline_r, self.threads), daemon=True)
+        process.start()
+        theirs.close()
+        return _Slot(process, ours)
+
+    def run(self, tasks: list[Task], events: Callable[[str, dict], None], force: bool = False) -> list:
+        """Train every task; returns the runner's Outcomes, with status "failed" for the runs of a task whose
+        worker raised or died (the other tasks go on, on a new worker)."""
+        from ddescent.runner import Outcome
+
+        queue = list(range(len(tasks)))
+        outcomes: list = []
+
+        def fail(number: int, why: str) -> None:
+            log.error("%s: failed: %s", "; ".join(tasks[number].labels), why)
+            for spec, label in zip(tasks[number].specs, tasks[number].labels):
+                outcome = Outcome(spec.run_id, label, "failed", note=why)
+                outcomes.append(outcome)
+                events("run", {"outcome": outcome})
+
+        while queue or any(slot.task is not None for slot in self.slots):
+            for slot in self.slots:
+                if slot.task is None and queue:
+                    slot.task = queue.pop(0)
+                    slot.conn.send((slot.task, tasks[slot.task].specs, force))
+            ready = wait([slot.conn for slot in self.slots] + [slot.process.sentinel for slot in self.slots])
+            for i, slot in enumerate(self.slots):
+                if slot.conn in ready:
+                    try:
+                        kind, number, *payload = slot.conn.recv()
+                    except (EOFError, OSError):
+                        kind = None  # it died: its sentinel says so
+                    if kind == "event":
+                        events(*payload)
+                    elif kind == "done":
+                        outcomes.extend(payload[0])
+                        slot.task = None
+                    elif kind == "error":
+                        fail(number, payload[0])
+                        slot.task = None
+                    if kind is not None:
+                        continue
+                if slot.process.sentinel in ready:
+                    slot.process.join(timeout=5)
+                    if slot.task is not None:
+                        fail(slot.task, f"its worker died ({_exit_reason(slot.process.exitcode)})")
+                    self.slots[i] = self._spawn()  # the rest of the sweep goes on
+        return outcomes
+
+    def close(self) -> None:
+        """Stop the workers: politely when idle, by force otherwise (an interrupted sweep)."""
+        for slot in self.slots:
             try:
-                os.kill(sweep_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
+                slot.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.time() + 2
+        for slot in self.slots:
+            slot.process.join(timeout=max(0.0, deadline - time.time()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join(timeout=5)
+        self.lifeline_w.close()
 
-    threading.Thread(target=watch, daemon=True).start()
 
-
-def kill(executor: ProcessPoolExecutor) -> None:
-    """End the workers now, mid-pack if need be (an interrupted sweep): what they finished is on disk, and
-    what they did not is redone by the next run."""
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        process.kill()
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"

@@ -92,7 +92,7 @@ def main() -> None:
     device = resolve_device(args.device)
     print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
 
-    from ddescent.runner import Single
+    from ddescent.packing import Single
 
     def resnet():
         cfg = OmegaConf.create({"name": "resnet18", "width": 64})

@@ -25,3 +25,10 @@ def cli(*args, cwd=None, env=None):
     """Run the installed command as a user would: real exit code, real stderr."""
     return subprocess.run([sys.executable, "-m", "ddescent", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+def plan(overrides, results):
+    """The run specs of a sweep, as the planner makes them (validated, with their run ids)."""
+    from ddescent.sweep import plan as make_plan
+
+    return [job.spec for job in make_plan(list(overrides), str(results))]

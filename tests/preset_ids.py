@@ -24,9 +24,10 @@ def preset_ids(root: Path) -> dict[str, list[str]]:
 
     write_all(root / "data")
     os.environ["DDESCENT_DATA"] = str(root / "data")
+    os.environ["XDG_CACHE_HOME"] = str(root / "cache")  # content hashes of this tree only
     out = {}
     for preset in PRESETS:
-        out[preset] = sorted(j.run_id for j in plan([f"experiment={preset}"], str(root / "results")))
+        out[preset] = sorted(j.spec.run_id for j in plan([f"experiment={preset}"], str(root / "results")))
     return out
 
 

@@ -20,7 +20,7 @@ def test_sweep_writes_schema_figure_and_resumes(tiny, tmp_path):
     assert set(final.n_params) == {4 * 4 + 52 * 4 + 10, 8 * 8 + 52 * 8 + 10}
     assert (df.n_train == 200).all() and (df.n_test == 750).all() and (df.status == "complete").all()
     assert json.loads(df.config.iloc[0])["model"]["name"] == "mlp"
-    assert (res / "fig9_9" / "fig9_9.png").stat().st_size > 10_000
+    assert (res / "fig9_9" / "_figures" / "fig9_9.png").stat().st_size > 10_000
     mtimes = {p: p.stat().st_mtime_ns for p in runs}
     # rerun: everything is done, nothing is rewritten
     r = cli("sweep", "width=4,8", "seed=0,1", *tiny, "--results", str(res), "--no-plot")

@@ -9,8 +9,9 @@ from ddescent import ConfigError
 from ddescent.config import compose
 from ddescent.data import Data, load
 from ddescent.models import FAMILIES, build, check, cnn1d, count_params, random_features
-from ddescent.runner import Single
-from ddescent.train import evaluate, make_optimizer, per_model_loss
+from ddescent.packing import Single
+from ddescent.metrics import evaluate, per_model_loss
+from ddescent.optim import make_optimizer
 
 SHAPES = {"cnn1d": [(40,), (2, 64)], "cnn5": [(3, 32, 32), (1, 28, 28)], "resnet18": [(3, 32, 32), (1, 28, 28)],
           "random_features": [(40,), (1, 28, 28)]}

@@ -314,7 +314,7 @@ def test_every_figure_is_available_on_a_full_table_and_draw_saves_it(tmp_path):
 
 def _results(tmp_path, df):
     for run_id, rows in df.groupby("run_id"):
-        store.write_run(rows.reset_index(drop=True), store.run_path(tmp_path, "synthetic", run_id))
+        store.write_run(rows.reset_index(drop=True), store.run_path(tmp_path / "synthetic", run_id))
     return tmp_path
 
 
@@ -325,7 +325,8 @@ def test_figures_command_draws_what_the_axes_allow_and_ls_shows_emc(tmp_path):
     r = CliRunner().invoke(app, ["figures", str(res)])
     assert r.exit_code == 0, r.output
     folder = res / "synthetic"
-    assert sorted(p.name for p in folder.glob("*.png")) == ["fig9_10.png", "fig9_11.png", "fig9_9.png", "figheatmap.png"]
+    assert sorted(p.name for p in (folder / "_figures").glob("*.png")) == ["fig9_10.png", "fig9_11.png", "fig9_9.png",
+                                                                          "fig_heatmap.png"]
     assert "figure lambda skipped" in r.output and "figure 9.9-early skipped" in r.output
     r = CliRunner().invoke(app, ["ls", str(folder)])
     assert r.exit_code == 0

@@ -3,7 +3,8 @@ import torch
 from omegaconf import OmegaConf
 
 from ddescent.models import build, count_params, mlp
-from ddescent.train import make_optimizer, per_model_loss
+from ddescent.metrics import per_model_loss
+from ddescent.optim import make_optimizer
 
 
 def _mlp(width, seed=0, depth=2):

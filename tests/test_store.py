@@ -4,24 +4,8 @@ import pandas as pd
 import pytest
 
 from ddescent import store
-from ddescent.config import compose, run_config, run_id
-
-
-def _rid(*overrides):
-    return run_id(run_config(compose(list(overrides))))
-
-
-def test_run_id_is_stable_and_ignores_bookkeeping():
-    base = _rid("width=16")
-    assert base == _rid("width=16")
-    assert len(base) == 12
-    assert base == _rid("width=16", "train.device=cpu", "results=/elsewhere", "progress=off", "plot=false")
-
-
-@pytest.mark.parametrize("change", ["width=17", "seed=1", "data_seed=1", "optim.lr=0.02", "label_noise=0.2",
-                                    "epochs=501", "n_train=3000", "optim=adam", "model.depth=3"])
-def test_run_id_changes_with_anything_that_changes_the_numbers(change):
-    assert _rid("width=16") != _rid("width=16", change)
+from ddescent.config import compose, run_config
+from ddescent.spec import run_id
 
 
 def test_write_is_atomic_and_leaves_no_temporaries(tmp_path):
@@ -43,10 +27,16 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert not path.exists() and os.listdir(path.parent) == []
 
 
+def run_frame(run_id, **columns):
+    """The columns a reader needs of a run file, and any others."""
+    return pd.DataFrame({"run_id": [run_id], "status": ["complete"], "epoch": [1], "width": [4.0],
+                         "train_error": [0.1], "test_error": [0.2], **{k: [v] for k, v in columns.items()}})
+
+
 def test_load_skips_foreign_and_damaged_files_and_dotfiles(tmp_path):
     runs = tmp_path / "exp" / "runs"
-    store.write_run(pd.DataFrame({"run_id": ["a"], "epoch": [1], "x": [1.0]}), runs / "a.parquet")
-    store.write_run(pd.DataFrame({"run_id": ["b"], "epoch": [1], "y": [2.0]}), runs / "b.parquet")  # newer column
+    store.write_run(run_frame("a", x=1.0), runs / "a.parquet")
+    store.write_run(run_frame("b", y=2.0), runs / "b.parquet")  # newer column
     (runs / "junk.parquet").write_bytes(b"not parquet")
     (runs / ".c-123.tmp").write_bytes(b"half a file")
     store.write_run(pd.DataFrame({"other": [1]}), runs / "foreign.parquet")

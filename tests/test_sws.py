@@ -262,17 +262,61 @@ def test_quantize_snaps_to_the_most_responsible_means():
     assert stats["sparsity"] == pytest.approx(zeros / flat.numel())
 
 
-def test_quantize_compression_formula():
+def test_quantize_reports_what_it_snapped():
     sws = SoftWeightSharing(4, pi_zero=0.99)
     with torch.no_grad():
         sws.mu.copy_(torch.tensor([0.0, -1.0, 1.0, 2.0]))
         sws.xi.fill_(math.log(0.1**2))
     w = torch.nn.Parameter(torch.tensor([0.01, -0.02, 0.0, 0.03, -0.99, 1.02, 0.0, -0.01] * 25))  # 150 to zero
     stats = sws.quantize_([w])  # in place, on a parameter as a model holds it
-    assert stats["n_distinct"] == 3 and stats["sparsity"] == 0.75 and stats["index_bits"] == 2
-    assert stats["compression"] == pytest.approx(32 * 200 / (50 * 2 + 32 * 4))
-    assert stats["compression_with_mask"] == pytest.approx(32 * 200 / (200 + 50 * 2 + 32 * 4))
+    assert stats == {"n_weights": 200, "n_distinct": 3, "sparsity": 0.75}
     assert set(w.tolist()) == {0.0, -1.0, 1.0}
+
+
+def test_storage_counts_positions_biases_and_the_codebook_decodably():
+    """Han et al.'s format by hand: 8 weights, nonzeros at 0, 1 and 7 (gaps of 0, 0 and 5 zeros), K = 4 (2-bit
+    indices). 1-bit relative positions bridge the gap of 5 with two filler entries (each skipping one zero and
+    taking a position itself): 5 entries x (1 + 2) bits = 15 bits, better than 2-bit (4 entries x 4 = 16) and the
+    mask (8 + 3 x 2 = 14 is better still). Plus 8 bits of header, a 32-bit codebook of 4 and 3 biases at 32 bits."""
+    from ddescent.regularizers.compression import position_bits, storage
+
+    positions = torch.tensor([0, 1, 7])
+    assert position_bits(8, positions, 2) == (14 + 8, "mask")
+    assert position_bits(64, torch.tensor([0, 1, 7]), 2) == (5 * 3 + 8, "relative 1-bit")
+    w = torch.zeros(8)
+    w[[0, 1, 7]] = torch.tensor([1.0, -1.0, 2.0])
+    report = storage([w], n_other=3, n_components=4)
+    assert report["compression"] == pytest.approx(32 * 11 / (14 + 8 + 32 * 4 + 32 * 3))
+    assert report["compression_formats"] == ["mask"]
+    assert report["compression_index_only"] == pytest.approx(32 * 8 / (3 * 2 + 32 * 4))  # the old figure
+    # a long run of zeros: relative indices beat the mask, and every weight counts
+    big = torch.zeros(10_000)
+    big[::100] = 1.0
+    report = storage([big], n_other=0, n_components=2)
+    bits = min(100 * (p + 1) + 100 * (99 // 2 ** p) * (p + 1) for p in range(1, 17)) + 8 + 64
+    assert report["compression"] == pytest.approx(32 * 10_000 / bits) and report["compression_formats"][0].startswith("relative")
+
+
+def test_lambda_is_ullrichs_tau_per_step():
+    """Ullrich's tutorial adds (tau / N) x [summed -log prior + Gamma terms] (empirical_priors.py) to the mean
+    cross-entropy; ddescent adds (lambda / n_train) x [Omega + hyperprior]: the same term when lambda = tau."""
+    from ddescent.regularizers import Penalty
+
+    tau, N = 0.003, 60_000
+    sws = SoftWeightSharing(4, pi_zero=0.99, init_sigma=0.25, hyperprior=(250.0, 0.1),
+                            hyperprior_zero=(5000.0, 2.0)).double()
+    ws = weights()
+    cfg = OmegaConf.create({"strength": tau, "start_epoch": 0, "ramp_epochs": 0})
+    ours = Penalty(sws, ws, cfg, N)(1)
+    # their layer, written out: gammas = log precision = -xi; pi from their softmax with pi_0 fixed
+    flat = torch.cat([w.detach().reshape(-1) for w in ws])
+    pi, mu, prec = sws.log_pi().exp(), sws.means(), torch.exp(-sws.xi)
+    log_like = torch.logsumexp(torch.log(pi * torch.sqrt(prec / (2 * math.pi))) - (flat[:, None] - mu) ** 2 / 2 * prec, 1)
+    gamma = -sws.xi
+    neglog = -log_like.sum() + ((1 - 5000.0) * gamma[0] + 2.0 * prec[0]) + ((1 - 250.0) * gamma[1:] + 0.1 * prec[1:]).sum()
+    # their Gamma terms drop the normalising constants, which have no gradient: compare gradients and differences
+    const = sws.hyperprior() - (((5000.0 - 1) * sws.xi[0] + 2.0 * prec[0]) + ((250.0 - 1) * sws.xi[1:] + 0.1 * prec[1:]).sum())
+    assert ours.item() == pytest.approx((tau / N) * (neglog + const).item(), rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- L2 and configs
@@ -304,8 +348,9 @@ def test_codebook_tuning_keeps_the_net_quantized_and_lowers_its_training_loss():
     from torch import nn
 
     from ddescent.data import Data
+    from ddescent.metrics import evaluate
     from ddescent.models.mlp import pack
-    from ddescent.train import evaluate, tune_codebook
+    from ddescent.regularizers.compression import tune_codebook
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(200, 6, generator=gen)
@@ -327,8 +372,9 @@ def test_codebook_tuning_keeps_the_net_quantized_and_lowers_its_training_loss():
     zeros = [w.detach() == 0 for w in weights]
     snapped_loss = evaluate(net, x, y, 1)[1].item()
 
-    tune_codebook(net, weights, assignments, sws.means(), ~sws.free, data, epochs=30, batch_size=50,
-                  optimizer=lambda groups: torch.optim.Adam(groups, lr=1e-2), seed=0)
+    adam = OmegaConf.create({"name": "adam", "lr": 1e-2, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0})
+    tune_codebook(net, weights, assignments, sws.means(), ~sws.free, data, epochs=30, batch_size=50, lr=1e-2,
+                  optim_cfg=adam, seed=0)
     values = torch.unique(torch.cat([w.detach().reshape(-1) for w in weights]))
     assert len(values) <= 4  # still at most K shared values
     for w, idx, z in zip(weights, assignments, zeros):

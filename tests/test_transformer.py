@@ -99,7 +99,7 @@ def test_synthetic_generator_is_deterministic_and_streams_are_separate():
     assert not np.array_equal(a.x, other.x)
     bigger = seq_synthetic.load(synthetic_cfg(pool_size=400))
     assert np.array_equal(bigger.x[:300], a.x) and np.array_equal(bigger.x_test, a.x_test)
-    assert a.n_classes == seq_synthetic.N_CLASSES == seq_synthetic.n_classes(synthetic_cfg())
+    assert a.n_classes == seq_synthetic.n_classes(synthetic_cfg()) == 60  # the default sizes' vocabulary
     assert a.x.shape[1] == seq_synthetic.input_shape(synthetic_cfg())[0]
     noisy = seq_synthetic.load(synthetic_cfg(noise=0.2))  # same sentences, a fifth of the target words random
     src = a.x * (np.cumsum(a.x == SEP, axis=1) == 0)
@@ -187,16 +187,16 @@ def test_token_noise_touches_target_tokens_only():
 
 
 def test_short_training_run_lowers_the_test_loss(tmp_path):
+    from conftest import plan
     from ddescent import store
-    from ddescent.config import compose, run_config, validate
     from ddescent.runner import execute
 
-    cfg = compose(["experiment=fig9_11_transformer", "n_train=200", "width=16", "epochs=10", "train.eval_points=2",
-                   "train.batch_size=20", "label_noise=0", "data.noise=0", "data.pool_size=300", "data.test_size=200",
-                   f"results={tmp_path}", "progress=off", "optim.lr=0.005"])
-    validate(cfg)
-    assert execute([run_config(cfg)]) == ["complete"]
-    df = store.load(tmp_path)
+    specs = plan(["experiment=fig9_11_transformer", "n_train=200", "width=16", "epochs=10", "train.eval_points=2",
+                  "train.batch_size=20", "label_noise=0", "data.noise=0", "data.pool_size=300", "data.test_size=200",
+                  "progress=off", "optim.lr=0.005"], tmp_path)
+    assert [o.status for o in execute(specs)] == ["complete"]
+    cfg = specs[0].cfg
+    df = store.load(tmp_path).sort_values("epoch")
     first, last = df.iloc[0], df.iloc[-1]
     assert last.epoch == 10 and first.n_params == last.n_params == transformer.n_params(
         cfg.model, seq_synthetic.input_shape(cfg.data), seq_synthetic.n_classes(cfg.data))
@@ -207,7 +207,8 @@ def test_short_training_run_lowers_the_test_loss(tmp_path):
 def test_length_bucketing_groups_similar_lengths_and_covers_every_sample():
     import torch
 
-    from ddescent.train import IGNORE_INDEX, bucketed_batches, sequence_lengths
+    from ddescent.batches import bucketed_batches, sequence_lengths
+    from ddescent.metrics import IGNORE_INDEX
 
     n, T = 400, 30
     lengths_true = torch.randint(5, T + 1, (n,), generator=torch.Generator().manual_seed(0))

@@ -1,94 +1,145 @@
 """Datasets as tensors on the training device: a pool to draw training samples from, and a clean test set.
 
-Each dataset module provides `N_CLASSES`, `input_shape(cfg)`, `pool_size(cfg)`, `check(cfg)` and
-`load(cfg) -> Pool` (numpy arrays); all but `load` answer without reading or generating any data.
-Subsampling, label noise and the validation split are the same for every dataset and live here.
+Each dataset module declares a `Dataset` (see ddescent.data.base: the protocol). What is the same for every
+dataset lives here: subsampling n_train from the pool, label noise on training labels only, the validation
+split, the content fingerprint of file datasets (part of each run's identity) and the check of their content.
+A newcomer adds a dataset as a module with its `Dataset` and one line in DATASETS below.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from types import ModuleType
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ddescent import ConfigError
-from ddescent.data import mnist1d, parallel_text, seq_synthetic
-from ddescent.data import cifar10, mnist
+from ddescent.data import cifar10, images, mnist, mnist1d, parallel_text, seq_synthetic, teacher_student
+from ddescent.data.base import Data, Dataset, Pool
+from ddescent.data.cache import cache_dir
 from ddescent.data.noise import apply_label_noise
 
-DATASETS: dict[str, ModuleType] = {"mnist1d": mnist1d, "seq_synthetic": seq_synthetic, "parallel_text": parallel_text,
-                                   "mnist": mnist, "fashion_mnist": mnist, "cifar10": cifar10}
+DATASETS: dict[str, Dataset] = {d.name: d for d in (
+    mnist1d.DATASET, seq_synthetic.DATASET, parallel_text.DATASET, mnist.MNIST, mnist.FASHION_MNIST,
+    cifar10.DATASET,
+    Dataset("teacher_student", teacher_student.load, teacher_student.input_shape, teacher_student.pool_size,
+            teacher_student.n_classes, teacher_student.check, rules=teacher_student.RULES),
+)}
+
+__all__ = ["DATASETS", "Data", "Dataset", "Pool", "check", "dataset", "fingerprint", "load", "n_classes"]
 
 
-@dataclass(frozen=True)
-class Pool:
-    """A dataset as its loader returns it: the training pool and the test set."""
-
-    x: np.ndarray
-    y: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int  # classes of a classification task; 1 (the output dimension) for regression
-    truth: dict | None = None  # what generated the data, where a dataset knows it (regression: the teacher)
-
-    @property
-    def regression(self) -> bool:
-        return np.issubdtype(self.y.dtype, np.floating)
-
-
-@dataclass
-class Data:
-    """What a training run sees. Training labels carry the noise; test labels are always clean."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    n_classes: int
-    label_noise_effective: float
-    x_val: torch.Tensor | None = None
-    y_val: torch.Tensor | None = None
-    truth: dict | None = None  # Pool.truth, for exact (not sampled) test risks
-
-    @property
-    def regression(self) -> bool:
-        return self.y_train.is_floating_point()
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
-
-
-def module(cfg) -> ModuleType:
+def dataset(cfg) -> Dataset:
     if cfg.name not in DATASETS:
         raise ConfigError(f"data={cfg.name}: unknown dataset; choose one of: {', '.join(DATASETS)}")
     return DATASETS[cfg.name]
 
 
 def n_classes(cfg) -> int:
-    """Classes of the task (1 for regression): exact where the module can tell without loading."""
-    mod = module(cfg)
-    return mod.n_classes(cfg) if hasattr(mod, "n_classes") else mod.N_CLASSES
+    """Classes of the task (1 for regression)."""
+    return dataset(cfg).n_classes(cfg)
 
 
 def check(cfg) -> None:
-    """Bad input that depends on the dataset: missing files, n_train larger than the pool."""
-    mod = module(cfg)
-    mod.check(cfg)
-    pool = mod.pool_size(cfg)
+    """Bad input that depends on the dataset: missing or damaged files, n_train larger than the pool."""
+    ds = dataset(cfg)
+    if ds.check is not None:
+        ds.check(cfg)
+    verify_content(cfg)
+    pool = ds.pool_size(cfg)
     n_val = int(round(cfg.get("val_fraction", 0.0) * pool))
     n_train = cfg.n_train if cfg.n_train is not None else pool - n_val
     if n_train + n_val > pool:
         raise ConfigError(f"n_train={n_train}: the {cfg.name} training pool has {pool} samples"
-                          + (f" ({n_val} kept for validation)" if n_val else "") + f"; choose n_train <= {pool - n_val}")
+                          + (f" ({n_val} kept for validation)" if n_val else "") + f"; choose n_train <= {pool - n_val}"
+                          + (" or n_train=null (what is left after validation)" if n_val else ""))
+
+
+# ----------------------------------------------------------------------------- content of file datasets
+
+
+def _hashes_path() -> Path:
+    return cache_dir(None) / "file-hashes.json"
+
+
+def _read_hashes() -> dict:
+    try:
+        return json.loads(_hashes_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_hashes(table: dict) -> None:
+    path = _hashes_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(table, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache costs a rehash next time, nothing else
+
+
+def _file_hash(path: Path, table: dict) -> str:
+    """SHA-256 of a file's bytes, cached by (size, mtime, inode): the second look costs a stat."""
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    key = str(path.resolve())
+    if table.get(key, {}).get("stamp") == stamp:
+        return table[key]["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    table[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    return table[key]["sha256"]
+
+
+def fingerprint(cfg) -> str | None:
+    """What a file dataset holds, independent of where it lies: a hash of its files' names and contents (None for
+    data generated from the config). Moving the files keeps it; editing one changes it."""
+    ds = dataset(cfg)
+    if ds.files is None:
+        return None
+    table = _read_hashes()
+    parts = sorted(f"{p.name}:{_file_hash(p, table)}" for p in ds.files(cfg))
+    _write_hashes(table)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def verify_content(cfg) -> None:
+    """Read a file dataset whole once per content (the loader checks shapes, counts and values), so that a
+    damaged file is reported before any work; the verdict is cached by fingerprint."""
+    ds = dataset(cfg)
+    if ds.files is None:
+        return
+    key = f"{cfg.name}:{fingerprint(cfg)}"
+    table = _read_hashes()
+    if key in table.get("verified", []):
+        return
+    try:
+        ds.load(cfg)
+    except ConfigError:
+        raise
+    except Exception as exc:  # whatever a damaged file makes a reader raise
+        raise ConfigError(f"data.root: {cfg.name} under {cfg.root} cannot be read: {exc}") from exc
+    table = _read_hashes()
+    table["verified"] = sorted(set(table.get("verified", [])) | {key})
+    _write_hashes(table)
+
+
+# ----------------------------------------------------------------------------- what a run sees
 
 
 def load(cfg, device: torch.device | str = "cpu") -> Data:
     """Draw the training set (and validation split) from the pool with `data_seed`, add label noise to the
     training labels only, and move everything to `device`."""
-    pool = module(cfg).load(cfg)
+    pool = dataset(cfg).load(cfg)
     n_pool = len(pool.y)
     rng = np.random.default_rng(cfg.data_seed)
     order = rng.permutation(n_pool)
@@ -122,4 +173,5 @@ def load(cfg, device: torch.device | str = "cpu") -> Data:
         x_val=tensor(pool.x[val_idx]) if n_val else None,
         y_val=tensor(y_val, target) if n_val else None,
         truth=pool.truth,
+        augment=images.augment if cfg.get("augment") else None,
     )

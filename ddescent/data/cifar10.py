@@ -18,8 +18,10 @@ import numpy as np
 
 from ddescent import ConfigError
 from ddescent.data import images
+from ddescent.data.base import Dataset, Pool
 
 N_CLASSES = 10
+RULES = images.RULES
 FOLDER = "cifar-10-batches-py"
 TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST = "test_batch"
@@ -41,14 +43,19 @@ def pool_size(cfg) -> int:
     return len(TRAIN) * per_batch
 
 
+def files(cfg) -> list[Path]:
+    folder = _folder(cfg)
+    return [folder / name for name in (*TRAIN, TEST, META)]
+
+
 def check(cfg) -> None:
+    """The files exist and batches.meta reads (a full read, once per content, checks the batches)."""
     _folder(cfg)
     images.check(cfg, channels=3)
+    pool_size(cfg)
 
 
 def load(cfg):
-    from ddescent.data import Pool
-
     folder = _folder(cfg)
     x, y, x_test, y_test = _read(str(folder), pool_size(cfg) // len(TRAIN))
     return Pool(images.to_float(x, cfg), y, images.to_float(x_test, cfg), y_test, n_classes=N_CLASSES)
@@ -139,3 +146,6 @@ def _unpickle(path: Path):
         return BatchUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
     except Exception as exc:  # a forged or damaged file can fail in many ways; all of them mean "not a batch"
         raise ConfigError(f"data.root: {path} is not a genuine CIFAR-10 batch, refused: {exc}") from exc
+
+
+DATASET = Dataset("cifar10", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)

@@ -12,7 +12,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ddescent import ConfigError
+from ddescent.checks import BOOL, ConfigError, Rule, number
+
+RULES = {
+    "data.root": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a path to the folder holding the files"),
+    "data.normalize": BOOL,
+    "data.augment": Rule(lambda v: isinstance(v, bool), "true or false (random crop + horizontal flip)"),
+    "data.mean": Rule(lambda v: isinstance(v, (list, tuple)) and all(number(lambda x: True)(x) for x in v),
+                      "a list of numbers, one per channel"),
+    "data.std": Rule(lambda v: isinstance(v, (list, tuple)) and all(number(lambda x: x > 0)(x) for x in v),
+                     "a list of numbers > 0, one per channel"),
+}
 
 PAD = 4  # the CIFAR recipe's crop padding (Nakkiran et al. 2019, after He et al. 2016)
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 import functools
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ddescent import ConfigError
 from ddescent.data import images
+from ddescent.data.base import Dataset, Pool
 
 N_CLASSES = 10
+RULES = images.RULES
 FILES = {"x": "train-images-idx3-ubyte", "y": "train-labels-idx1-ubyte",
          "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 SOURCES = {"mnist": ("MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
@@ -35,22 +38,28 @@ def input_shape(cfg) -> tuple[int, ...]:
 
 def pool_size(cfg) -> int:
     """The training pool's size, from the label file's header (8 bytes)."""
-    with _open(_find(cfg, FILES["y"])) as f:
-        header = f.read(8)
+    try:
+        with _open(_find(cfg, FILES["y"])) as f:
+            header = f.read(8)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ConfigError(f"data.root: {_find(cfg, FILES['y'])} is truncated or damaged ({exc})") from exc
     if len(header) < 8 or header[:4] != bytes([0, 0, UBYTE, 1]):
         raise ConfigError(f"data.root: {_find(cfg, FILES['y'])} is not an IDX label file")
     return struct.unpack(">I", header[4:])[0]
 
 
+def files(cfg) -> list[Path]:
+    return [_find(cfg, name) for name in FILES.values()]
+
+
 def check(cfg) -> None:
-    for name in FILES.values():
-        _find(cfg, name)
+    """The four files exist and their headers agree (a full read, once per content, checks the rest)."""
+    files(cfg)
     images.check(cfg, channels=1)
+    pool_size(cfg)
 
 
 def load(cfg):
-    from ddescent.data import Pool
-
     arrays = _read(tuple(str(_find(cfg, FILES[key])) for key in FILES))
     x, y, x_test, y_test = (arrays[key] for key in FILES)
     return Pool(images.to_float(x[:, None], cfg), y.astype(np.int64),
@@ -75,6 +84,16 @@ def _open(path: Path):
     return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
+def _bytes(path: Path) -> bytes:
+    """The whole (uncompressed) file; a truncated or corrupted gzip is a ConfigError naming it."""
+    try:
+        with _open(path) as f:
+            return f.read()
+    except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ConfigError(f"data.root: {path} is truncated or damaged ({exc or type(exc).__name__}); "
+                          "replace it (ddescent data fetch)") from exc
+
+
 @functools.lru_cache(maxsize=2)
 def _read(paths: tuple[str, ...]) -> dict[str, np.ndarray]:
     """The four arrays as uint8, checked for consistency; kept in memory for the next run of a sweep."""
@@ -90,8 +109,7 @@ def _read(paths: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def read_idx(path: Path) -> np.ndarray:
     """One IDX file of unsigned bytes, gzip-compressed or not."""
-    with _open(path) as f:
-        raw = f.read()
+    raw = _bytes(path)
     if len(raw) < 4 or raw[:3] != bytes([0, 0, UBYTE]):
         raise ConfigError(f"data.root: {path} is not an IDX file of unsigned bytes")
     ndim = raw[3]
@@ -100,3 +118,7 @@ def read_idx(path: Path) -> np.ndarray:
     if dims is None or len(raw) - body != int(np.prod(dims, dtype=np.int64)):
         raise ConfigError(f"data.root: {path} is truncated or damaged (its header and size disagree)")
     return np.frombuffer(raw, np.uint8, offset=body).reshape(dims)
+
+
+MNIST = Dataset("mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)
+FASHION_MNIST = Dataset("fashion_mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)

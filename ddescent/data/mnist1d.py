@@ -8,7 +8,15 @@ import random
 
 import numpy as np
 
+from ddescent.checks import POSITIVE_INT, Rule, number
+from ddescent.data.base import Dataset, Pool
 from ddescent.data.cache import cached_arrays
+
+RULES = {
+    "data.num_samples": POSITIVE_INT,
+    "data.train_split": Rule(number(lambda v: 0 < v < 1), "a number in (0, 1)"),
+    "data.final_seq_length": POSITIVE_INT,
+}
 
 GENERATOR_KEYS = ("num_samples", "train_split", "template_len", "padding", "scale_coeff", "max_translation",
                   "corr_noise_scale", "iid_noise_scale", "shear_scale", "shuffle_seq", "final_seq_length")
@@ -32,13 +40,7 @@ def pool_size(cfg) -> int:
     return int(cfg.num_samples // 10 * 10 * cfg.train_split)
 
 
-def check(cfg) -> None:
-    pass  # generated, so there are no files to be missing
-
-
 def load(cfg):
-    from ddescent.data import Pool
-
     args = generator_args(cfg)
     arrays = _generate(json.dumps(args, sort_keys=True), cfg.get("cache_dir"))
     return Pool(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], n_classes=N_CLASSES)
@@ -65,3 +67,7 @@ def _make(args: dict) -> dict[str, np.ndarray]:
         random.setstate(py_state)
     return {"x": d["x"].astype(np.float32), "y": d["y"].astype(np.int64),
             "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
+
+
+# Generated from its config alone: no files, nothing to check before generating.
+DATASET = Dataset("mnist1d", load, input_shape, pool_size, lambda cfg: N_CLASSES, rules=RULES)

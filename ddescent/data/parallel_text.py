@@ -28,14 +28,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError, Rule
+from ddescent.data.base import Dataset, Pool
+
+RULES = {
+    "data.src": Rule(lambda v: isinstance(v, str) and v != "", "a file suffix such as de"),
+    "data.tgt": Rule(lambda v: isinstance(v, str) and v != "", "a file suffix such as en"),
+    "data.vocab_size": POSITIVE_INT,
+    "data.max_len": POSITIVE_INT,
+}
 
 SPECIALS = ("<pad>", "<unk>", "<sep>", "<eos>")
 PAD, UNK, SEP, EOS = range(len(SPECIALS))
 IGNORE = -100  # ddescent.train.IGNORE_INDEX; not imported so that data loading does not pull in the loop
-
-N_CLASSES = 10000  # best effort for the size estimate before loading: the default cap (Pool.n_classes is exact)
-
 
 def encode(pairs: list[tuple[list[int], list[int]]], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) arrays [N, length] for (source ids, target ids) pairs, in the layout above."""
@@ -49,21 +54,25 @@ def encode(pairs: list[tuple[list[int], list[int]]], length: int | None = None) 
     return x, y
 
 
-def files(cfg) -> dict[str, Path]:
+def paths(cfg) -> dict[str, Path]:
     root = Path(str(cfg.root)).expanduser()
     return {f"{split}.{side}": root / f"{split}.{cfg[side]}" for split in ("train", "test") for side in ("src", "tgt")}
+
+
+def files(cfg) -> list[Path]:
+    return list(paths(cfg).values())
 
 
 def check(cfg) -> None:
     if cfg.get("root") in (None, "", "???"):
         raise ConfigError("data.root: not set; point it at a folder with "
                           f"train.{cfg.src}, train.{cfg.tgt}, test.{cfg.src}, test.{cfg.tgt}")
-    paths = files(cfg)
-    missing = [p.name for p in paths.values() if not p.is_file()]
+    found = paths(cfg)
+    missing = [p.name for p in found.values() if not p.is_file()]
     if missing:
         root = Path(str(cfg.root)).expanduser()
         needs = f"train.{cfg.src}, train.{cfg.tgt}, test.{cfg.src}, test.{cfg.tgt}"
-        where = "" if len(missing) == len(paths) else f" (the folder needs {needs})"
+        where = "" if len(missing) == len(found) else f" (the folder needs {needs})"
         raise ConfigError(f"data.root={root}: missing {', '.join(missing)}{where}; one sentence per line, "
                           "whitespace tokens (ddescent/data/parallel_text.py has the IWSLT'14 recipe)")
     if int(cfg.vocab_size) <= len(SPECIALS):
@@ -73,13 +82,17 @@ def check(cfg) -> None:
 
 def _key(cfg) -> tuple:
     """What the corpus depends on; file sizes and times make an edited file a new corpus."""
-    stamp = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files(cfg).values())
+    stamp = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths(cfg).values())
     return stamp, int(cfg.vocab_size), int(cfg.max_len)
 
 
 def _lines(path: str) -> list[list[str]]:
-    with open(path, encoding="utf-8") as f:
-        return [line.split() for line in f]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.split() for line in f]
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"data.root: {path} is not UTF-8 text (byte {exc.start}); expected one sentence per line, "
+                          "whitespace tokens") from exc
 
 
 @functools.lru_cache(maxsize=2)
@@ -91,6 +104,12 @@ def _corpus(stamp: tuple, vocab_size: int, max_len: int) -> dict:
                               f"({len(a)} source lines, {len(b)} target lines)")
     train = [(s, t) for s, t in zip(train_src, train_tgt) if 0 < len(s) <= max_len and 0 < len(t) <= max_len]
     test = [(s[:max_len], t[:max_len]) for s, t in zip(test_src, test_tgt) if s and t]
+    if not train:
+        raise ConfigError(f"data.root: no training pair in {stamp[0][0]} / {stamp[1][0]} has both sides non-empty and "
+                          f"at most data.max_len={max_len} tokens")
+    if not test:
+        raise ConfigError(f"data.root: the test files {stamp[2][0]} / {stamp[3][0]} hold no pair with both sides "
+                          "non-empty")
 
     counts = Counter(tok for s, t in train for tok in (*s, *t))
     # Most frequent first; ties alphabetically, so the vocabulary does not depend on the order of the lines.
@@ -128,7 +147,8 @@ def vocabulary(cfg) -> list[str]:
 
 
 def load(cfg):
-    from ddescent.data import Pool
-
     c = _corpus(*_key(cfg))
     return Pool(c["x"], c["y"], c["x_test"], c["y_test"], n_classes=len(c["vocab"]))
+
+
+DATASET = Dataset("parallel_text", load, input_shape, pool_size, n_classes, check, files, RULES)

@@ -26,12 +26,20 @@ import functools
 
 import numpy as np
 
+from ddescent.checks import NONNEG_INT, POSITIVE_INT, RATE, ConfigError
+from ddescent.data.base import Dataset, Pool
 from ddescent.data.parallel_text import SPECIALS, encode
+
+RULES = {
+    **{f"data.{k}": POSITIVE_INT for k in ("determiners", "adjectives", "nouns", "verbs", "adverbs", "pool_size",
+                                           "test_size")},
+    "data.max_adjectives": NONNEG_INT,
+    "data.noise": RATE,
+    "data.generator_seed": NONNEG_INT,
+}
 
 SG, PL = 0, 1
 N_GENDERS = 2
-
-N_CLASSES = 60  # the vocabulary of the default sizes (conf/data/seq_synthetic.yaml); n_classes(cfg) is exact
 
 SIZE_KEYS = ("determiners", "adjectives", "nouns", "verbs", "adverbs")
 
@@ -122,8 +130,6 @@ def pool_size(cfg) -> int:
 
 
 def check(cfg) -> None:
-    from ddescent import ConfigError
-
     if int(cfg.max_adjectives) > int(cfg.adjectives):
         raise ConfigError(f"data.max_adjectives={cfg.max_adjectives}: a phrase's adjectives are distinct; "
                           f"choose at most data.adjectives={cfg.adjectives}")
@@ -137,8 +143,9 @@ def _make(sizes: tuple[int, ...], max_adjectives: int, pool: int, test: int, see
 
 
 def load(cfg):
-    from ddescent.data import Pool
-
     x, y, x_test, y_test = _make(_sizes(cfg), int(cfg.max_adjectives), int(cfg.pool_size), int(cfg.test_size),
                                  int(cfg.generator_seed), float(cfg.noise))
     return Pool(x, y, x_test, y_test, n_classes=n_classes(cfg))
+
+
+DATASET = Dataset("seq_synthetic", load, input_shape, pool_size, n_classes, check, rules=RULES)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError
+from ddescent.models.base import Family, init_default
+
+RULES = {"model.width": POSITIVE_INT}
 
 LAYERS = ((5, 2, 1), (3, 2, 1), (3, 2, 1))  # (kernel, stride, padding) of the three convolutions
 
@@ -61,7 +64,8 @@ class CNN1d(nn.Module):
 
 
 def build(cfg, input_shape, n_classes, generator):
-    from ddescent.models import init_default
-
     c_in, length = _signal(input_shape)
     return init_default(CNN1d(c_in, length, int(cfg.width), n_classes), generator)
+
+
+FAMILY = Family("cnn1d", build, n_params, check, RULES)

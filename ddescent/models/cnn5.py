@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError
+from ddescent.models.base import Family, init_default
+
+RULES = {"model.width": POSITIVE_INT}
 
 MULTIPLIERS = (1, 2, 4, 8)
 POOL_AFTER = (False, True, True, False)  # 2x2 max-pool after these layers; the last layer pools globally
@@ -41,8 +44,6 @@ def check(cfg) -> None:
 
 
 def build(cfg, input_shape, n_classes, generator):
-    from ddescent.models import init_default
-
     c_in, k = _channels(input_shape), int(cfg.width)
     layers: list[nn.Module] = []
     for m, pool in zip(MULTIPLIERS, POOL_AFTER):
@@ -53,3 +54,6 @@ def build(cfg, input_shape, n_classes, generator):
         c_in = c_out
     layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(c_in, n_classes)]
     return init_default(nn.Sequential(*layers), generator)
+
+
+FAMILY = Family("cnn5", build, n_params, check, RULES)

@@ -11,7 +11,10 @@ import math
 import torch
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError
+from ddescent.models.base import Family, ManualBackward, init_default
+
+RULES = {"model.width": POSITIVE_INT, "model.depth": POSITIVE_INT}
 
 
 def hidden(cfg) -> list[int]:
@@ -39,8 +42,6 @@ def check(cfg) -> None:
 
 
 def build(cfg, input_shape, n_classes, generator):
-    from ddescent.models import init_default
-
     sizes = [math.prod(input_shape), *hidden(cfg)]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in zip(sizes, sizes[1:]):
@@ -49,7 +50,7 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(nn.Sequential(*layers), generator)
 
 
-class PackedMLP(nn.Module):
+class PackedMLP(ManualBackward):
     """G MLPs of one depth trained as one batched computation: x [G, B, d] -> logits [G, B, classes].
 
     Narrower members are zero-padded to the widest. The padding stays exactly zero under training: a padded
@@ -124,3 +125,6 @@ class PackedMLP(nn.Module):
 
 def pack(models: list[nn.Sequential]) -> PackedMLP:
     return PackedMLP(models)
+
+
+FAMILY = Family("mlp", build, n_params, check, RULES, pack=pack)

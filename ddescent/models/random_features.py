@@ -21,11 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError, one_of
+from ddescent.models.base import Family
 
 FEATURES = ("relu", "fourier")
 SOLVERS = ("lstsq", "ridge", "gd")
 CLOSED_FORM = ("lstsq", "ridge")
+RULES = {"model.width": POSITIVE_INT, "model.features": one_of(*FEATURES), "model.solver": one_of(*SOLVERS)}
 
 
 def n_params(cfg, input_shape: tuple[int, ...], n_classes: int) -> int:
@@ -132,3 +134,6 @@ def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: i
         total += ((out.double() - F.one_hot(yb, n_classes)) ** 2).sum().item()
     n = max(len(x), 1)
     return wrong / n, total / n
+
+
+FAMILY = Family("random_features", build, n_params, check, RULES, solve=solve, closed_form=CLOSED_FORM)

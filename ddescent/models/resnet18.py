@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import POSITIVE_INT, ConfigError
+from ddescent.models.base import Family, init_default
+
+RULES = {"model.width": POSITIVE_INT}
 
 STAGES = ((1, 1), (2, 2), (4, 2), (8, 2))  # (width multiplier, stride of the stage's first block)
 BLOCKS = 2  # per stage: [2, 2, 2, 2] is ResNet18
@@ -81,6 +84,7 @@ class PreActResNet18(nn.Module):
 
 
 def build(cfg, input_shape, n_classes, generator):
-    from ddescent.models import init_default
-
     return init_default(PreActResNet18(_channels(input_shape), int(cfg.width), n_classes), generator)
+
+
+FAMILY = Family("resnet18", build, n_params, check, RULES)

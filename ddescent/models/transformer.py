@@ -29,9 +29,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.checks import NONNEG_INT, POSITIVE_INT, RATE, ConfigError, one_of
+from ddescent.models.base import Family, init_default
 
 POSITIONS = ("learned", "sinusoidal")
+RULES = {
+    "model.width": POSITIVE_INT,
+    "model.heads": POSITIVE_INT,
+    "model.layers": POSITIVE_INT,
+    "model.ff_mult": POSITIVE_INT,
+    "model.positions": one_of(*POSITIONS),
+    "model.dropout": RATE,
+    "model.pad_id": NONNEG_INT,
+}
 
 
 def _dims(cfg) -> tuple[int, int, int, int]:
@@ -122,9 +132,10 @@ class Transformer(nn.Module):
 
 
 def build(cfg, input_shape, n_classes, generator):
-    from ddescent.models import init_default
-
     d, heads, L, f = _dims(cfg)
     model = Transformer(n_classes, input_shape[0], d, heads, L, f, positions=cfg.positions,
                         dropout=float(cfg.get("dropout", 0.0)), pad_id=int(cfg.get("pad_id", 0)))
     return init_default(model, generator)
+
+
+FAMILY = Family("transformer", build, n_params, check, RULES)

@@ -1,49 +1,37 @@
-"""Regularizers: the lambda * Omega(w) term added to the data loss (Bishop eq 9.23).
+"""Regularizers: the λΩ(w) term added to the data loss (Bishop eq 9.23), and whatever else a regularizer does
+over a run's life.
 
-Convention (used everywhere): the data term is the cross-entropy averaged over a batch, so the penalty is
-added per step as (lambda / n_train) * Omega(w). This is the book's objective sum_n E_n(w) + lambda * Omega(w)
-divided by n_train, so lambda means the same thing whatever the batch or training-set size.
+Convention (used everywhere): the data term is the loss averaged over a batch, so the penalty is added per step
+as (λ / n_train) · Ω(w). This is the book's objective Σₙ Eₙ(w) + λ Ω(w) divided by n_train, so λ means the same
+thing whatever the batch or training-set size.
 
-A regularizer module provides `build(cfg) -> nn.Module | None`; the module has `penalty(weights) -> Tensor`
-(Omega, not multiplied by lambda), `regularized(model)` (the weights it covers) and may carry learnable
-parameters of its own (`param_groups(lr)`).
+A regularizer is a `Regularizer` (an nn.Module: its own parameters are checkpointed with the run). Its module
+provides `build(cfg) -> Regularizer`, `RULES` for its config keys and `PACKABLE`. The protocol, all of it optional but
+`penalty`:
+
+    penalty(weights) -> Tensor | None   Ω (not multiplied by λ); None: nothing to add
+    regularized(net) -> [Parameter]     the weights Ω covers (by default every parameter but the biases)
+    param_groups(lr) -> [dict]          optimizer groups of its own learnable parameters
+    switch_on(weights)                  called once, when the penalty starts (after `start_epoch`)
+    columns() -> dict                   extra columns recorded at every evaluation
+    finish(net, data, cfg) -> dict      extra per-run results once training is over (a report, a quantization)
+
+and its module declares `PACKABLE`: True when Ω splits exactly across the members of a batched net (zero padding
+adds nothing to it), so that runs differing in width and seed can share one computation.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-import torch
-
 from ddescent.regularizers import l2, none, sws
+from ddescent.regularizers.base import Penalty, Regularizer
 from ddescent.regularizers.sws import SoftWeightSharing
 
 REGULARIZERS: dict[str, ModuleType] = {"none": none, "l2": l2, "sws": sws}
-PACKABLE = ("none", "l2")  # penalties that split exactly across packed members (zero padding adds nothing)
 
-__all__ = ["REGULARIZERS", "SoftWeightSharing", "Penalty", "build"]
+__all__ = ["REGULARIZERS", "Regularizer", "SoftWeightSharing", "Penalty", "build"]
 
 
-def build(cfg):
+def build(cfg) -> Regularizer:
     return REGULARIZERS[cfg.name].build(cfg)
-
-
-class Penalty:
-    """The term added per step: (lambda / n_train) * Omega(w), off until `start_epoch` (pretraining), then ramped
-    in linearly over `ramp_epochs`. A prior with `init_means: weights` spreads its means over the weights as they
-    are when it switches on."""
-
-    def __init__(self, module, weights: list[torch.Tensor], cfg, n_train: int):
-        self.module, self.weights = module, weights
-        self.scale = float(cfg.strength) / n_train
-        self.start, self.ramp = int(cfg.get("start_epoch", 0)), int(cfg.get("ramp_epochs", 0))
-        self.init_means = cfg.get("init_means") == "weights" and hasattr(module, "init_from")
-
-    def __call__(self, epoch: int) -> torch.Tensor | None:
-        if epoch <= self.start or self.scale == 0:
-            return None
-        if self.init_means and epoch == self.start + 1:
-            self.module.init_from(self.weights)
-            self.init_means = False
-        ramp = min(1.0, (epoch - self.start) / self.ramp) if self.ramp else 1.0
-        return (self.scale * ramp) * self.module.penalty(self.weights)

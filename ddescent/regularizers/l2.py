@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from torch import nn
+
+from ddescent.checks import NONNEG_INT
+from ddescent.regularizers.base import Regularizer
+
+# Whether Omega splits exactly across the members of a batched net (zero padding adds nothing to it).
+PACKABLE = True
+RULES = {"regularizer.start_epoch": NONNEG_INT, "regularizer.ramp_epochs": NONNEG_INT}
 
 
-class L2(nn.Module):
+class L2(Regularizer):
     def __init__(self, include_biases: bool = False):
         super().__init__()
         self.include_biases = bool(include_biases)
@@ -22,10 +28,6 @@ class L2(nn.Module):
         """1/2 sum of squares over every element of every tensor (not multiplied by lambda)."""
         squares = [w.square().sum() for w in weights]
         return 0.5 * torch.stack(squares).sum() if squares else torch.zeros(())
-
-    def regularized(self, model: nn.Module) -> list[nn.Parameter]:
-        """The parameters of `model` to penalise: those whose name lacks "bias" unless include_biases."""
-        return [p for name, p in model.named_parameters() if self.include_biases or "bias" not in name]
 
     def extra_repr(self) -> str:
         return f"include_biases={self.include_biases}"

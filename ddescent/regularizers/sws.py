@@ -4,8 +4,9 @@
     Omega = -sum_i ln sum_j pi_j N(w_i | mu_j, sigma_j^2)                       (9.22)
 
 The mixture is learned with the weights, in the book's parameterisation: pi = softmax(eta) (9.30),
-sigma_j^2 = exp(xi_j) (9.27), mu_j as is. Autograd gives the gradients; they equal the closed forms
-9.25, 9.26, 9.28 and 9.31 written with the responsibilities gamma_j(w_i) of 9.24 (tests/test_sws.py checks).
+sigma_j^2 = exp(xi_j) (9.27), mu_j as is. The gradients are the closed forms 9.25, 9.26, 9.28 and 9.31,
+written with the responsibilities gamma_j(w_i) of 9.24 and computed in the same pass as Omega (_MixtureNLL;
+tests/test_sws.py compares them with autograd through the plain expression).
 
 Everything is computed in log space, log pi_j + log N(w | mu_j, sigma_j^2) followed by logsumexp, so values
 and gradients stay finite in float32 for |w| = 1e3, xi = +-30 and extreme eta.
@@ -19,7 +20,11 @@ Options (all off in the bare constructor `SoftWeightSharing(K)`):
   negative log density, so the whole negative log prior is scaled by lambda together. `mixture_nll()` is
   Omega alone.
 - `lr`: learning rates of the mixture parameters; `param_groups(lr_weights)` gives the optimizer groups.
-- `include_biases`: recorded for whoever selects the weights (`regularized(model)` honours it).
+- `include_biases`: put biases under the prior too (`regularized(net)` selects the weights).
+- `init_means`: "weights" spreads the free means over the weights' range when the penalty switches on.
+
+At the end of a run (`finish`) the weights are snapped to their component means and evaluated again, with the
+compression that buys (ddescent.regularizers.compression).
 """
 
 from __future__ import annotations
@@ -29,6 +34,23 @@ from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
+
+from ddescent.checks import NONNEG_INT, POSITIVE, POSITIVE_INT, Rule, number, one_of
+from ddescent.regularizers import compression
+from ddescent.regularizers.base import Regularizer
+
+# Whether Omega splits exactly across the members of a batched net (zero padding adds nothing to it).
+PACKABLE = False
+RULES = {
+    "regularizer.n_components": POSITIVE_INT,
+    "regularizer.pi_zero": Rule(lambda v: v is None or number(lambda x: 0 < x < 1)(v), "null or a number in (0, 1)"),
+    "regularizer.init_sigma": POSITIVE,
+    "regularizer.init_means": one_of("weights", "range"),
+    "regularizer.start_epoch": NONNEG_INT,
+    "regularizer.ramp_epochs": NONNEG_INT,
+    "regularizer.codebook_epochs": Rule(lambda v: v is None or NONNEG_INT.check(v), "null or a whole number >= 0"),
+    "regularizer.codebook_lr": Rule(lambda v: v is None or POSITIVE.check(v), "null or a number > 0"),
+}
 
 LOG_2PI = math.log(2 * math.pi)
 MIXTURE_PARAMS = ("mu", "xi", "eta")
@@ -92,7 +114,7 @@ class _MixtureNLL(torch.autograd.Function):
         return grad * grad_w, grad * g_log_pi, grad * g_mu, grad * g_xi
 
 
-class SoftWeightSharing(nn.Module):
+class SoftWeightSharing(Regularizer):
     """Gaussian-mixture prior over weights with learnable eta (mixing logits), mu (means), xi (log variances)."""
 
     def __init__(
@@ -106,6 +128,8 @@ class SoftWeightSharing(nn.Module):
         hyperprior_zero: tuple[float, float] | None = None,
         lr: float | Mapping[str, float] | None = None,
         include_biases: bool = False,
+        init_means: str = "range",
+        quantize: bool = False,
     ):
         super().__init__()
         K = int(n_components)
@@ -118,6 +142,7 @@ class SoftWeightSharing(nn.Module):
         self.n_components = K
         self.pi_zero = None if pi_zero is None else float(pi_zero)
         self.include_biases = bool(include_biases)
+        self.init_means, self.quantize = init_means, bool(quantize)
         self.lr = self._check_lr(lr)
 
         self.eta = nn.Parameter(torch.zeros(K))
@@ -226,9 +251,18 @@ class SoftWeightSharing(nn.Module):
         self._spread_means(flat.min().item(), flat.max().item())
         return self
 
-    def regularized(self, model: nn.Module) -> list[nn.Parameter]:
-        """The parameters of `model` this prior should cover: those whose name lacks "bias" unless include_biases."""
-        return [p for name, p in model.named_parameters() if self.include_biases or "bias" not in name]
+    def switch_on(self, weights: Iterable[torch.Tensor]) -> None:
+        """When the prior starts (after pretraining), its means are spread over the weights as they are then."""
+        if self.init_means == "weights":
+            self.init_from(weights)
+
+    def columns(self) -> dict:
+        """The learned mixture at every evaluation: sws_pi, sws_mu, sws_sigma (lists of K)."""
+        return dict(zip(("sws_pi", "sws_mu", "sws_sigma"), self.mixture()))
+
+    def finish(self, net: nn.Module, data, cfg) -> dict:
+        """Quantize the trained net (and, with codebook_epochs, fine-tune its codebook); see compression.report."""
+        return compression.report(self, net, data, cfg) if self.quantize else {}
 
     def param_groups(self, lr_weights: float) -> list[dict]:
         """Optimizer groups for mu, xi, eta: their own learning rates (`lr`, default lr_weights) and no weight decay
@@ -249,31 +283,15 @@ class SoftWeightSharing(nn.Module):
     @torch.no_grad()
     def quantize_(self, weights: Iterable[torch.Tensor], assignments: list[torch.Tensor] | None = None) -> dict:
         """Snap every weight, in place, to the mean of its most responsible component (argmax_j gamma_j(w), eq 9.24;
-        the pinned component gives exact zeros) and return compression statistics:
-
-        - n_weights, n_distinct (distinct values after snapping, <= K), sparsity (fraction exactly 0);
-        - index_bits = ceil(log2 K);
-        - compression = 32 N / (nnz * index_bits + 32 K): 32-bit weights against an index per nonzero weight and a
-          32-bit codebook of the K means. Like the figures in the soft-weight-sharing papers it does not count
-          where the nonzero weights sit;
-        - compression_with_mask = 32 N / (N + nnz * index_bits + 32 K): the same plus a 1-bit-per-weight mask of the
-          nonzero positions, a format one can actually decode (at most 32x).
-        """
+        the pinned component gives exact zeros). Returns n_weights, n_distinct (distinct values after snapping,
+        <= K) and sparsity (fraction exactly 0); what the snapped net costs to store is compression.storage."""
         weights = list(weights)
         means = self.means()
         for w, idx in zip(weights, assignments if assignments is not None else self.assign(weights)):
             w.copy_(means[idx].reshape(w.shape))
         flat = _flat([w.detach() for w in weights])
-        n, nnz, K = flat.numel(), int(torch.count_nonzero(flat)), self.n_components
-        index_bits = (K - 1).bit_length()  # = ceil(log2 K) for K >= 1
-        return {
-            "n_weights": n,
-            "n_distinct": int(torch.unique(flat).numel()),
-            "sparsity": 1.0 - nnz / n if n else 0.0,
-            "index_bits": index_bits,
-            "compression": 32 * n / (nnz * index_bits + 32 * K),
-            "compression_with_mask": 32 * n / (n + nnz * index_bits + 32 * K),
-        }
+        n, nnz = flat.numel(), int(torch.count_nonzero(flat))
+        return {"n_weights": n, "n_distinct": int(torch.unique(flat).numel()), "sparsity": 1.0 - nnz / n if n else 0.0}
 
     def extra_repr(self) -> str:
         return (f"n_components={self.n_components}, pi_zero={self.pi_zero}, hyperprior={self.hyperprior_params}, "
@@ -289,7 +307,7 @@ def _pair(node, what: str) -> tuple[float, float] | None:
 
 
 def build(cfg) -> SoftWeightSharing:
-    """The prior of conf/regularizer/sws.yaml. `init_means: weights` and `quantize` are read by the runner."""
+    """The prior of conf/regularizer/sws.yaml."""
     lr = cfg.get("lr")
     if lr is not None and not isinstance(lr, (int, float)):
         lr = {k: v for k, v in dict(lr).items() if v is not None}
@@ -302,4 +320,6 @@ def build(cfg) -> SoftWeightSharing:
         hyperprior_zero=_pair(cfg.get("hyperprior_zero"), "hyperprior_zero"),
         lr=lr,
         include_biases=bool(cfg.get("include_biases", False)),
+        init_means=cfg.get("init_means") or "range",
+        quantize=bool(cfg.get("quantize", False)),
     )

@@ -1,0 +1,78 @@
+"""What a dataset is (`Dataset`), what its loader returns (`Pool`) and what a training run sees (`Data`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ddescent.checks import Rule
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: how to load it and what planning may ask of it before loading.
+
+    load(cfg) -> Pool              the training pool and the test set, as numpy arrays
+    input_shape(cfg), pool_size(cfg), n_classes(cfg)
+                                   answered at planning time from the config, or from headers and small files
+                                   (a text corpus must be read once: its vocabulary decides the shape)
+    check(cfg)                     what can be wrong before training (missing, truncated or damaged files, bad
+                                   settings), as ConfigError; cheap, and cached by content where it reads
+    files(cfg) -> [Path]           for data read from files: the files, whose content (not path) is part of every
+                                   run's identity; None for data generated from the config alone
+    rules                          {"data.key": Rule} for its config keys
+    """
+
+    name: str
+    load: Callable
+    input_shape: Callable
+    pool_size: Callable
+    n_classes: Callable
+    check: Callable | None = None
+    files: Callable | None = None
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A dataset as its loader returns it: the training pool and the test set."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int  # classes of a classification task; 1 (the output dimension) for regression
+    truth: dict | None = None  # what generated the data, where a dataset knows it (regression: the teacher)
+
+    @property
+    def regression(self) -> bool:
+        return np.issubdtype(self.y.dtype, np.floating)
+
+
+@dataclass
+class Data:
+    """What a training run sees. Training labels carry the noise; test labels are always clean."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    label_noise_effective: float
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    truth: dict | None = None  # Pool.truth, for exact (not sampled) test risks
+    # augment(x, generator) transforms a training batch (image datasets with `augment: true`); never evaluation
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+
+    @property
+    def regression(self) -> bool:
+        return self.y_train.is_floating_point()
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])

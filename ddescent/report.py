@@ -1,0 +1,129 @@
+"""What a sweep tells the person or the log file watching it.
+
+On a terminal: a bar over the sweep's runs and one per pack in training, with live metrics. Without one (a batch
+job, `| tee log`): log lines. Either way, one line per finished run (what it was, its final train and test
+error, its time, the sweep's done/total and an ETA); with `-v` a line per evaluation point too; with `--quiet`
+nothing but errors. Everything goes through the `ddescent` logger, so a Hydra job's own logging catches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger("ddescent")
+
+QUIET, NORMAL, VERBOSE = logging.ERROR, logging.INFO, logging.DEBUG
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Log lines written around the bars instead of through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001  (logging must never take the run down)
+            self.handleError(record)
+
+
+def setup_logging(level: int = NORMAL, stream=None) -> None:
+    """The `ddescent` logger writes to stderr: bare messages on a terminal, time-stamped lines in a log file."""
+    stream = stream or sys.stderr
+    terminal = stream.isatty()
+    handler = _TqdmHandler(stream) if terminal else logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s" if terminal else "%(asctime)s %(message)s",
+                                           "%Y-%m-%d %H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def bars_wanted(setting, stream=None) -> bool:
+    """`progress`: auto (bars on a terminal), on, off."""
+    if setting in ("on", True):
+        return True
+    if setting in ("off", False):
+        return False
+    return (stream or sys.stderr).isatty()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Reporter:
+    """Hears the runner's events (directly, or forwarded by the workers) and reports them.
+
+    `labels` names each run_id as the sweep plans it; `costs` are the runs' estimated training times, which
+    weight the ETA (a wide model takes longer than a narrow one)."""
+
+    def __init__(self, labels: dict[str, str], costs: dict[str, float] | None = None, bars: bool = False):
+        self.labels, self.costs = labels, costs or {}
+        self.total, self.done, self.start = len(labels), 0, time.perf_counter()
+        self.cost_total = sum(self.costs.get(r, 1.0) for r in labels) or 1.0
+        self.cost_done = 0.0
+        self.bars = bars and log.isEnabledFor(logging.INFO)
+        self.overall = tqdm(total=self.total, desc="sweep", unit="run", position=0, disable=not self.bars,
+                            dynamic_ncols=True)
+        self.packs: dict[tuple, tqdm] = {}
+        self.finished: set[str] = set()
+
+    def __call__(self, kind: str, payload: dict) -> None:
+        getattr(self, f"_{kind}")(payload)
+
+    def _start(self, payload: dict) -> None:
+        if self.bars:
+            runs = tuple(payload["runs"])
+            name = self.labels.get(runs[0], runs[0]) + (f" +{len(runs) - 1}" if len(runs) > 1 else "")
+            self.packs[runs] = tqdm(total=payload["epochs"], desc=name[:48], unit="epoch", leave=False,
+                                    position=len(self.packs) + 1, dynamic_ncols=True)
+
+    def _epoch(self, payload: dict) -> None:
+        bar = self.packs.get(tuple(payload["runs"]))
+        rows = payload["rows"]
+        if bar is not None:
+            bar.n = payload["epoch"]
+            if rows:
+                row = next(iter(rows.values()))
+                bar.set_postfix(train=f"{row['train_error']:.3f}", test=f"{row['test_error']:.3f}", refresh=False)
+            bar.refresh()
+        if log.isEnabledFor(logging.DEBUG):
+            for run_id, row in rows.items():
+                log.debug("%s  epoch %d: train error %.4f (loss %.4f), test error %.4f (loss %.4f)%s",
+                          self.labels.get(run_id, run_id), row["epoch"], row["train_error"], row["train_loss"],
+                          row["test_error"], row["test_loss"],
+                          f", val error {row['val_error']:.4f}" if "val_error" in row else "")
+
+    def _run(self, payload: dict) -> None:
+        outcome = payload["outcome"]
+        self.done += 1
+        self.cost_done += self.costs.get(outcome.run_id, 1.0)
+        self.finished.add(outcome.run_id)
+        for runs in [r for r in self.packs if set(r) <= self.finished]:
+            self.packs.pop(runs).close()
+        self.overall.update(1)
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed * (self.cost_total - self.cost_done) / self.cost_done if self.cost_done else 0.0
+        label = self.labels.get(outcome.run_id, outcome.label)
+        where = f"[{self.done}/{self.total}, {_duration(elapsed)} elapsed, ETA {_duration(eta)}]"
+        if outcome.status in ("complete", "diverged"):
+            final = outcome.final
+            log.info("%s %s: %s, train error %.4f, test error %.4f, %.1f s", where, label, outcome.status,
+                     final.get("train_error") or float("nan"), final.get("test_error") or float("nan"),
+                     outcome.seconds)
+        elif outcome.status == "failed":
+            log.error("%s %s: FAILED: %s", where, label, outcome.note)
+        elif outcome.status == "held":
+            log.warning("%s %s: not trained: %s", where, label, outcome.note)
+        else:
+            log.info("%s %s: already done", where, label)
+
+    def close(self) -> None:
+        for bar in self.packs.values():
+            bar.close()
+        self.overall.close()
