@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from ddescent import ConfigError
+from ddescent import ConfigError, fetch_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).")
@@ -343,6 +343,9 @@ def config(overrides: Optional[List[str]] = OVERRIDES):
     cfg = compose(job)
     validate(cfg)
     typer.echo(OmegaConf.to_yaml(cfg, resolve=False))
+
+
+app.add_typer(fetch_cli.app, name="data")
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def _folder(cfg) -> Path:
     if missing:
         gap = "it is missing or empty" if len(missing) == len(TRAIN) + 2 else f"missing {', '.join(missing)}"
         raise ConfigError(f"data.root={root}: cifar10 needs {FOLDER}/ with {', '.join(TRAIN)}, {TEST} and {META} "
-                          f"there ({gap}); get them once from {SOURCE}")
+                          f"there ({gap}); run `ddescent data fetch cifar10` or get them once from {SOURCE}")
     return folder
 
 

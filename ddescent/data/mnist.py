@@ -28,7 +28,8 @@ RULES = images.RULES
 FILES = {"x": "train-images-idx3-ubyte", "y": "train-labels-idx1-ubyte",
          "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 SOURCES = {"mnist": ("MNIST", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
-           "fashion_mnist": ("FashionMNIST", "https://github.com/zalando-research/fashionmnist (data/fashion/)")}
+           "fashion_mnist": ("FashionMNIST", "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/ or "
+                             "https://github.com/zalandoresearch/fashion-mnist (data/fashion/)")}
 UBYTE = 0x08
 
 
@@ -75,7 +76,7 @@ def _find(cfg, name: str) -> Path:
                 return candidate
     expected = ", ".join(f"{n}[.gz]" for n in FILES.values())
     raise ConfigError(f"data.root={root}: {cfg.name} needs {expected} in {root / cfg.name} or {root} "
-                      f"(missing {name}); get them once from {source}")
+                      f"(missing {name}); run `ddescent data fetch {cfg.name}` or get them once from {source}")
 
 
 def _open(path: Path):
