@@ -12,7 +12,7 @@ import re
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ddescent import data, models, optim, regularizers
+from ddescent import data, models, optim, regularizers, tracking
 from ddescent.checks import (BOOL, NONNEG_INT, OPTIONAL_POSITIVE_INT, POSITIVE_INT, RATE, ConfigError, Rule,
                              number, one_of)
 from ddescent.spec import MIRRORS, lookup
@@ -185,6 +185,7 @@ def rules_for(plain: DictConfig) -> dict[str, Rule]:
     """Every rule that applies to this config: the top level's and those of the chosen groups' modules."""
     rules = dict(RULES)
     rules.update(optim.RULES)
+    rules.update(tracking.RULES)
     rules.update(data.DATASETS[plain.data.name].rules)
     rules.update(models.FAMILIES[plain.model.name].rules)
     rules.update(regularizers.REGULARIZERS[plain.regularizer.name].RULES)

@@ -28,7 +28,7 @@ import torch
 
 import ddescent
 from ddescent import data as datasets
-from ddescent import models, packing, regularizers, store
+from ddescent import models, packing, regularizers, store, tracking
 from ddescent.checkpoint import Checkpoint
 from ddescent.history import History
 from ddescent.optim import make_optimizer, make_schedule
@@ -85,6 +85,17 @@ def execute(specs: list[RunSpec], events: Events | None = None, force: bool = Fa
 
 
 def _train_and_store(specs: list[RunSpec], events: Events) -> list[Outcome]:
+    """Train, then write each run's file; every evaluation row also goes to the runs' trackers (logger=...)."""
+    trackers = tracking.Trackers(specs)
+    try:
+        return _train_and_write(specs, lambda kind, payload: (trackers(kind, payload), events(kind, payload)),
+                                trackers)
+    except BaseException as exc:
+        trackers.close_all("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        raise
+
+
+def _train_and_write(specs: list[RunSpec], events: Events, trackers: tracking.Trackers) -> list[Outcome]:
     first = specs[0].cfg
     started = _utc()
     device = resolve_device(first.train.device)
@@ -103,6 +114,7 @@ def _train_and_store(specs: list[RunSpec], events: Events) -> list[Outcome]:
     for spec, member, history in zip(specs, members, histories):
         frame = records(spec, member, data, history, device, started)
         store.write_run(frame, store.run_path(spec.folder, spec.run_id))
+        trackers.close(spec.run_id, history)
         last = history.rows[-1] if history.rows else {}
         outcome = Outcome(spec.run_id, spec.label, history.status, time.perf_counter() - clock,
                           {k: last.get(k) for k in ("train_error", "test_error")})

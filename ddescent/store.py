@@ -4,7 +4,7 @@
     <results>/<experiment>/_figures/                figures drawn from the records
     <results>/<experiment>/_checkpoints/            state of packs still training (removed when their runs finish)
     <results>/<experiment>/_damaged/                unreadable run files and checkpoints, moved aside, never deleted
-    <results>/<experiment>/_log/trainings.jsonl     one line per training started: which run, where, when
+    <results>/<experiment>/_logs/trainings.jsonl     one line per training started: which run, where, when
     <results>/<experiment>/.hydra/, .sweep/         Hydra's and the launchers' own files
 
 Everything that is not a run file lives under a name that starts with `_` or `.`, which pyarrow's dataset
@@ -347,9 +347,9 @@ def clean_stale(folder: Path) -> int:
 
 
 def log_training(folder: Path, run_id: str) -> None:
-    """Append one line to <experiment>/_log/trainings.jsonl: every training that starts, with where and when.
+    """Append one line to <experiment>/_logs/trainings.jsonl: every training that starts, with where and when.
     (Lines this short are written whole by one append.)"""
-    path = Path(folder) / "_log" / "trainings.jsonl"
+    path = Path(folder) / "_logs" / "trainings.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"run_id": run_id, "host": HOST, "pid": os.getpid(),
                        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
@@ -358,7 +358,7 @@ def log_training(folder: Path, run_id: str) -> None:
 
 
 def trainings(folder: str | Path) -> list[dict]:
-    path = Path(folder) / "_log" / "trainings.jsonl"
+    path = Path(folder) / "_logs" / "trainings.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 

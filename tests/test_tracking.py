@@ -1,0 +1,433 @@
+"""Experiment tracking (ddescent.tracking): every backend's records read back with the backend's own reader
+equal the rows logged; a failing backend warns once and never stops the run."""
+
+import csv
+import json
+import logging
+import math
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ddescent import tracking
+from ddescent.checks import ConfigError
+
+CONFIG = {"width": 8, "seed": 0, "epochs": 3, "name": "exp",
+          "model": {"name": "mlp", "width": 8, "depth": 2},
+          "optim": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999]},
+          "data": {"name": "mnist1d", "root": None}, "train": {"device": "auto", "patience": 0}}
+
+
+def rows_of(seed: int) -> list[dict]:
+    """Evaluation rows as the training loop records them: numbers, a NaN validation column, a list extra."""
+    out = []
+    for epoch in (0, 1, 2, 3):
+        out.append({"epoch": epoch, "step": epoch * 40, "wall_time_s": 0.25 * epoch + seed,
+                    "train_error": 0.9 / (epoch + 1) + 0.01 * seed, "train_loss": np.float64(2.3 / (epoch + 1)),
+                    "test_error": 0.5 + 0.01 * seed, "test_loss": 1.5 - 0.1 * epoch,
+                    "val_error": float("nan"), "val_loss": float("nan"), "sws_pi": [0.5, 0.5]})
+    return out
+
+
+def expected(row: dict) -> dict:
+    return {k: float(v) for k, v in row.items() if not isinstance(v, list) and math.isfinite(v)}
+
+
+def run_info(tmp_path, run_id="aaaaaaaaaaaa", label="width=8 seed=0", experiment="exp") -> dict:
+    return {"run_id": run_id, "experiment": experiment, "config": CONFIG, "results": str(tmp_path / "results"),
+            "label": label}
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch):
+    """Each test starts with no backend having warned yet."""
+    monkeypatch.setattr(tracking, "_warned", set())
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ddescent" and r.levelno == logging.WARNING]
+
+
+def train_packed(loggers: list, summaries=None, statuses=None) -> None:
+    """Two runs trained together: their rows arrive interleaved, one evaluation point at a time."""
+    rows = [rows_of(i) for i in range(len(loggers))]
+    for k in range(len(rows[0])):
+        for logger, run_rows in zip(loggers, rows):
+            logger.log(run_rows[k], step=run_rows[k]["epoch"])
+    for i, logger in enumerate(loggers):
+        logger.close((statuses or ["complete"] * len(loggers))[i], (summaries or [{}] * len(loggers))[i])
+
+
+# ----------------------------------------------------------------------------- none, helpers, rules
+
+
+def test_none_is_a_no_op(tmp_path):
+    for cfg in (None, {"name": "none"}):
+        logger = tracking.open_logger(cfg, run_info(tmp_path))
+        logger.log(rows_of(0)[0], 0)
+        logger.close("complete", {})
+    assert not (tmp_path / "results").exists()
+
+
+def test_rows_keep_finite_numbers_only():
+    row = {"epoch": np.int64(3), "a": np.float32(0.5), "b": float("nan"), "c": float("inf"), "d": [1, 2],
+           "e": None, "f": "text", "g": True, "h": 2}
+    assert tracking.numbers_of(row) == {"epoch": 3, "a": 0.5, "h": 2}
+    assert type(tracking.numbers_of(row)["epoch"]) is int
+
+
+def test_rules_name_the_key_in_one_line():
+    tracking.check({"name": "wandb", "mode": None, "project": None, "entity": None})
+    with pytest.raises(ConfigError, match=r"^logger.mode='sometimes': expected null, online, offline or disabled$"):
+        tracking.check({"name": "wandb", "mode": "sometimes"})
+    with pytest.raises(ConfigError, match=r"^logger.tracking_uri='': expected null or a non-empty string$"):
+        tracking.check({"name": "mlflow", "tracking_uri": ""})
+    with pytest.raises(ConfigError, match="^logger=nosuch: choose one of"):
+        tracking.open_logger({"name": "nosuch"}, {})
+
+
+def test_logger_group_composes_and_refuses_unknown_keys():
+    from ddescent.config import compose
+
+    assert compose([]).logger.name == "none"
+    assert dict(compose(["logger=mlflow"]).logger) == {"name": "mlflow", "tracking_uri": None}
+    for name in tracking.BACKENDS:
+        cfg = compose([f"logger={name}"]).logger
+        tracking.check(cfg)
+        assert set(cfg) <= {k.split(".", 1)[1] for k in tracking.RULES}
+    with pytest.raises(ConfigError, match=r"^logger.nope: unknown key"):
+        compose(["logger=mlflow", "logger.nope=1"])
+    with pytest.raises(ConfigError, match=r"^logger=nosuch: no such logger; choose one of: .*mlflow"):
+        compose(["logger=nosuch"])
+
+
+# ----------------------------------------------------------------------------- csv
+
+
+def test_csv_round_trips_and_a_rerun_replaces_it(tmp_path):
+    info = run_info(tmp_path)
+    loggers = [tracking.open_logger({"name": "csv"}, info),
+               tracking.open_logger({"name": "csv"}, run_info(tmp_path, run_id="bbbbbbbbbbbb"))]
+    first = loggers[0]
+    first.log(rows_of(0)[0], 0)
+    path = tmp_path / "results" / "exp" / "_logs" / "csv" / "aaaaaaaaaaaa.csv"
+    assert len(path.read_text().splitlines()) == 2  # header and the first row, on disk before the run ends
+    late = dict(rows_of(0)[1], best_epoch=1)  # a column that appears after the header was written
+    first.log(late, 1)
+    for row in rows_of(0)[2:]:
+        first.log(row, row["epoch"])
+    first.close("diverged", {"best_epoch": 1, "weight_hist_counts": [3, 4]})
+    with open(path, newline="") as f:
+        got = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    assert got == [expected(rows_of(0)[0]), expected(late)] + [expected(r) for r in rows_of(0)[2:]]
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta == {"run_id": "aaaaaaaaaaaa", "status": "diverged", "summary": {"best_epoch": 1}}
+    loggers[1].close("complete", {})
+
+    again = tracking.open_logger({"name": "csv"}, info)  # a rerun starts the file over
+    assert not path.with_suffix(".json").exists()
+    again.log(rows_of(0)[0], 0)
+    again.close("complete", {})
+    assert len(path.read_text().splitlines()) == 2
+
+
+def test_trackers_follow_the_runner_events(tmp_path):
+    """The runner's side: one logger per run of a pack, rows from the "epoch" events, the rest at close."""
+    from types import SimpleNamespace
+
+    def spec(run_id, logger):
+        return SimpleNamespace(run_id=run_id, name="exp", label=run_id,
+                               config=dict(CONFIG, results=str(tmp_path / "results"), logger=logger))
+
+    trained, solved, failed = "a" * 12, "b" * 12, "c" * 12
+    trackers = tracking.Trackers([spec(trained, {"name": "csv"}), spec(solved, {"name": "csv"}),
+                                  spec(failed, {"name": "csv"})])
+    rows = rows_of(0)
+    for row in rows[:2]:  # a packed fit: every run's rows, epoch by epoch
+        trackers("epoch", {"epoch": row["epoch"], "rows": {trained: row, failed: row}})
+    trackers("epoch", {"epoch": 2, "rows": {}})  # an epoch without evaluation
+    history = SimpleNamespace(rows=rows, status="complete", summary={"best_epoch": 1})
+    trackers.close(trained, history)  # the last rows came with no event: logged at close, in order
+    trackers.close(solved, history)  # a closed-form solve: all its rows at close
+    trackers.close_all("failed")
+    folder = tmp_path / "results" / "exp" / "_logs" / "csv"
+    for rid, n, status in ((trained, 4, "complete"), (solved, 4, "complete"), (failed, 2, "failed")):
+        with open(folder / f"{rid}.csv", newline="") as f:
+            assert [float(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2, 3][:n]
+        assert json.loads((folder / f"{rid}.json").read_text())["status"] == status
+    assert isinstance(tracking.Trackers([spec("d" * 12, {"name": "none"})]).loggers["d" * 12], tracking.NullLogger)
+
+
+# ----------------------------------------------------------------------------- tensorboard
+
+
+def test_tensorboard_event_reader_returns_the_logged_numbers(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    loggers = [tracking.open_logger({"name": "tensorboard"}, run_info(tmp_path, run_id=r)) for r in ids]
+    train_packed(loggers, summaries=[{"best_epoch": 2}, {}])
+    for i, rid in enumerate(ids):
+        acc = EventAccumulator(str(tmp_path / "results" / "exp" / "_logs" / "tensorboard" / rid))
+        acc.Reload()
+        rows = [expected(r) for r in rows_of(i)]
+        assert set(acc.Tags()["scalars"]) == set(rows[0]) | ({"best_epoch"} if i == 0 else set())
+        for tag in rows[0]:
+            events = acc.Scalars(tag)
+            assert [e.step for e in events] == [0, 1, 2, 3]  # step = epoch
+            assert [e.value for e in events] == pytest.approx([r[tag] for r in rows], rel=1e-6)  # float32
+        if i == 0:
+            assert [(e.step, e.value) for e in acc.Scalars("best_epoch")] == [(3, 2.0)]
+        content = acc.PluginTagToContent("hparams")
+        start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        hp = start.session_start_info.hparams
+        assert hp["run_id"].string_value == rid and hp["optim.lr"].number_value == pytest.approx(0.001)
+        assert hp["model.name"].string_value == "mlp" and "optim.betas" not in hp and "data.root" not in hp
+        end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"])
+        assert end.session_end_info.status == api_pb2.Status.Value("STATUS_SUCCESS")
+
+
+# ----------------------------------------------------------------------------- mlflow
+
+
+@pytest.fixture
+def no_mlflow_env(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    """An MLflow SQLite store with its tables made: creating them (MLflow's migrations) takes seconds."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, empty_store, no_mlflow_env):
+    """<tmp>/results/_mlflow/mlflow.db, where the logger's default store goes, copied from the empty store."""
+    import shutil
+
+    (tmp_path / "results" / "_mlflow").mkdir(parents=True)
+    shutil.copy(empty_store, tmp_path / "results" / "_mlflow" / "mlflow.db")
+
+
+def mlflow_client(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'results' / '_mlflow' / 'mlflow.db'}")
+
+
+def test_mlflow_client_lists_one_run_per_ddescent_run(tmp_path, mlflow_store):
+    ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
+    config = dict(CONFIG, note="x" * 700)  # longer than any MLflow server takes as a param
+    loggers = [tracking.open_logger({"name": "mlflow", "tracking_uri": None},
+                                    dict(run_info(tmp_path, run_id=r, label=f"seed={i}"), config=config))
+               for i, r in enumerate(ids)]
+    train_packed(loggers, summaries=[{"best_epoch": 2}, {}, {}], statuses=["complete", "diverged", "failed"])
+
+    client = mlflow_client(tmp_path)
+    experiment = client.get_experiment_by_name("exp")
+    runs = {r.data.tags["ddescent.run_id"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ids
+    flat = tracking.flatten(config)
+    for i, rid in enumerate(ids):
+        run = runs[rid]
+        assert run.info.run_name == f"seed={i}"
+        assert run.info.status == ["FINISHED", "FINISHED", "FAILED"][i]
+        assert run.data.tags["ddescent.status"] == ["complete", "diverged", "failed"][i]
+        params = run.data.params
+        assert set(params) == set(flat)
+        assert params["optim.lr"] == "0.001" and params["model.name"] == "mlp"
+        assert params["optim.betas"] == "[0.9, 0.999]" and params["data.root"] == "null"
+        assert len(params["note"]) == 500 and params["note"].endswith("...")
+        rows = [expected(r) for r in rows_of(i)]
+        for key in rows[0]:
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [(m.step, m.value) for m in history] == [(r["epoch"], r[key]) for r in rows]
+        assert "val_error" not in run.data.metrics and "sws_pi" not in run.data.metrics
+    assert runs["aaaaaaaaaaaa"].data.metrics["best_epoch"] == 2
+    assert not (tmp_path / "mlruns").exists()  # nothing lands in the working directory
+
+
+def test_mlflow_marks_an_interrupted_attempt_killed(tmp_path, mlflow_store):
+    killed = tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))
+    killed.log(rows_of(0)[0], 0)  # ... and the process dies without close()
+    client = mlflow_client(tmp_path)
+    (first,) = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert first.data.metrics["test_error"] == 0.5  # the first evaluation is sent at once, not held back
+    again = tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))
+    train_packed([again])
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id],
+                              "tags.`ddescent.run_id` = 'aaaaaaaaaaaa'", order_by=["attributes.start_time ASC"])
+    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+
+
+def test_mlflow_tracking_uri_comes_from_config_then_env_then_results(tmp_path, monkeypatch):
+    info = run_info(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    default = tracking.mlflow_uri({}, info)
+    assert default == f"sqlite:///{(tmp_path / 'results' / '_mlflow' / 'mlflow.db').resolve()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.invalid:5000")
+    assert tracking.mlflow_uri({"tracking_uri": None}, info) == "http://tracking.invalid:5000"
+    assert tracking.mlflow_uri({"tracking_uri": "sqlite:///x.db"}, info) == "sqlite:///x.db"
+
+
+# ----------------------------------------------------------------------------- wandb
+
+
+def test_wandb_is_offline_unless_configured(tmp_path, monkeypatch):
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    assert tracking.wandb_mode({}) == "offline"
+    assert tracking.wandb_mode({"mode": "online"}) == "online"
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert tracking.wandb_mode({}) is None  # W&B's own choice: online with the key
+    monkeypatch.delenv("WANDB_API_KEY")
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai login user password " + "k" * 40 + "\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    assert tracking.wandb_mode({}) is None
+
+
+def test_wandb_offline_runs_open_side_by_side(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_DIR", "WANDB_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    loggers = [tracking.open_logger({"name": "wandb"}, run_info(tmp_path, run_id=r)) for r in ids]
+    assert all(logger.impl is not None for logger in loggers)
+    train_packed(loggers)
+    folder = tmp_path / "results" / "exp" / "_logs" / "wandb"
+    files = sorted(folder.glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2
+    for _ in range(100):  # W&B's service writes the last records just after finish() returns
+        blobs = [f.read_bytes() for f in files]
+        if all(sum(rid.encode() in b and b"train_error" in b for b in blobs) == 1 for rid in ids):
+            break
+        time.sleep(0.1)
+    for rid in ids:  # the run's name and its metrics are in exactly one run file
+        assert sum(rid.encode() in b and b"train_error" in b for b in blobs) == 1
+    assert all(logger.impl is None for logger in loggers)
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+def test_a_backend_that_is_not_installed_warns_once(tmp_path, caplog, monkeypatch, no_mlflow_env):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow raises ImportError
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
+    loggers = [tracking.open_logger({"name": "mlflow"}, run_info(tmp_path, run_id=f"{i:012d}")) for i in range(3)]
+    train_packed(loggers)
+    assert warnings_of(caplog) == ['logger=mlflow: not installed; pip install "ddescent[mlflow]"; '
+                                   'the run goes on without it']
+
+
+def test_an_unreachable_tracking_server_warns_once_and_quickly(tmp_path, caplog, no_mlflow_env):
+    pytest.importorskip("mlflow")
+    start = time.perf_counter()
+    # Port 1 on the loopback address: nothing listens there, the connection is refused at once.
+    loggers = [tracking.open_logger({"name": "mlflow", "tracking_uri": "http://127.0.0.1:1"}, run_info(tmp_path))
+               for _ in range(2)]
+    train_packed(loggers)
+    assert time.perf_counter() - start < 30
+    (message,) = warnings_of(caplog)
+    assert message.startswith("logger=mlflow: tracking server http://127.0.0.1:1 unreachable")
+
+
+def test_a_disk_failure_warns_once(tmp_path, caplog):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    loggers = [tracking.open_logger({"name": "csv"}, run_info(tmp_path, run_id=r)) for r in ("a" * 12, "b" * 12)]
+    train_packed(loggers)
+    (message,) = warnings_of(caplog)
+    assert message.startswith("logger=csv: ") and "the run goes on without it" in message
+
+
+def test_a_backend_failing_mid_run_becomes_a_no_op(tmp_path, caplog, monkeypatch):
+    logger = tracking.open_logger({"name": "csv"}, run_info(tmp_path))
+    calls = []
+
+    def broken(row, step):
+        calls.append(step)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logger.impl, "log", broken)
+    for row in rows_of(0):
+        logger.log(row, row["epoch"])
+    logger.close("complete", {})
+    assert calls == [0]  # after the first failure nothing reaches the backend
+    assert warnings_of(caplog) == ["logger=csv: [Errno 28] No space left on device; the run goes on without it"]
+
+
+# ----------------------------------------------------------------------------- through the command line
+
+
+def records_of(results):
+    from ddescent import store
+
+    df = store.load(results / "fig9_9")
+    return {rid: frame.sort_values("epoch") for rid, frame in df.groupby("run_id")}
+
+
+METRICS = ("step", "wall_time_s", "train_error", "train_loss", "test_error", "test_loss")
+
+
+def test_a_packed_sweep_logs_each_run_to_mlflow(tiny, tmp_path, mlflow_store):
+    from conftest import cli
+
+    results = tmp_path / "results"
+    r = cli("sweep", "width=4,8", *tiny, "logger=mlflow", "--results", str(results), "--no-plot")
+    assert r.returncode == 0, r.stderr
+    assert "logger=" not in r.stderr
+    client = mlflow_client(tmp_path)
+    runs = client.search_runs([client.get_experiment_by_name("fig9_9").experiment_id])
+    by_id = {run.data.tags["ddescent.run_id"]: run for run in runs}
+    records = records_of(results)
+    assert sorted(by_id) == sorted(records) and len(records) == 2
+    for rid, frame in records.items():
+        run = by_id[rid]
+        assert run.info.status == "FINISHED" and run.data.tags["ddescent.status"] == "complete"
+        config = json.loads(frame.config.iloc[0])
+        assert run.data.params == {k: tracking._param_text(v) for k, v in tracking.flatten(config).items()}
+        for key in METRICS:
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [(m.step, m.value) for m in history] == list(zip(frame.epoch, frame[key].astype(float)))
+        assert not client.get_metric_history(run.info.run_id, "val_error")  # NaN: no validation split
+
+
+def test_a_run_writes_its_csv_and_goes_on_when_a_tracker_fails(tiny, tmp_path):
+    from conftest import cli
+
+    results = tmp_path / "results"
+    r = cli("run", "width=8", *tiny, "logger=csv", "--results", str(results))
+    assert r.returncode == 0, r.stderr
+    (rid, frame), = records_of(results).items()
+    with open(results / "fig9_9" / "_logs" / "csv" / f"{rid}.csv", newline="") as f:
+        got = list(csv.DictReader(f))
+    for key in ("epoch",) + METRICS:
+        assert [float(row[key]) for row in got] == frame[key].astype(float).tolist()
+
+    other = tmp_path / "other"  # a tracking server that is not there: one line, and the run completes
+    r = cli("run", "width=8", *tiny, "logger=mlflow", "logger.tracking_uri=http://127.0.0.1:1",
+            "--results", str(other))
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if "logger=mlflow" in line]
+    if "mlflow" in sys.modules or _installed("mlflow"):
+        assert len(lines) == 1 and "unreachable" in lines[0]
+    else:
+        assert len(lines) == 1 and "not installed" in lines[0]
+    assert len(records_of(other)) == 1
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
