@@ -112,7 +112,7 @@ def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> l
     if not todo:
         return []
     sw.prepare(plan)
-    pack_list = sw.packs(todo, None if local else 1)
+    pack_list = sw.packs(todo, jobs if jobs > 1 else None if local else 1)
     reporter = report.Reporter({j.spec.run_id: j.label for j in todo},
                                {j.spec.run_id: packing.pack_time([j]) for j in todo},
                                bars=report.bars_wanted(first.config.get("progress", "auto")))

@@ -113,9 +113,10 @@ class Reporter:
         where = f"[{self.done}/{self.total}, {_duration(elapsed)} elapsed, ETA {_duration(eta)}]"
         if outcome.status in ("complete", "diverged"):
             final = outcome.final
+            nan = float("nan")
             log.info("%s %s: %s, train error %.4f, test error %.4f, %.1f s", where, label, outcome.status,
-                     final.get("train_error") or float("nan"), final.get("test_error") or float("nan"),
-                     outcome.seconds)
+                     nan if final.get("train_error") is None else final["train_error"],
+                     nan if final.get("test_error") is None else final["test_error"], outcome.seconds)
         elif outcome.status == "failed":
             log.error("%s %s: FAILED: %s", where, label, outcome.note)
         elif outcome.status == "held":

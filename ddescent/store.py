@@ -250,6 +250,7 @@ class Claim:
 
 
 _held: set[Path] = set()
+_reported: set[Path] = set()  # foreign lock files already warned about
 _held_guard = threading.Lock()
 _heart: threading.Thread | None = None
 
@@ -289,8 +290,10 @@ def _live_locks(folder: Path, run_id: str) -> list[tuple[Path, Writer]]:
         except FileNotFoundError:
             continue
         if writer is None:
-            log.warning("ignoring %s: not a lock this version writes (delete it if no older ddescent is "
-                        "running)", p)
+            if p not in _reported:
+                _reported.add(p)
+                log.warning("ignoring %s: not a lock this version writes (delete it if no older ddescent is "
+                            "running)", p)
         elif writer.alive(mtime, LOCK_STALE_S):
             live.append((p, writer))
         else:

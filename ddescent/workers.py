@@ -157,7 +157,6 @@ class Pool:
         outcomes: list = []
 
         def fail(number: int, why: str) -> None:
-            log.error("%s: failed: %s", "; ".join(tasks[number].labels), why)
             for spec, label in zip(tasks[number].specs, tasks[number].labels):
                 outcome = Outcome(spec.run_id, label, "failed", note=why)
                 outcomes.append(outcome)
