@@ -282,7 +282,7 @@ def run_table(df: pd.DataFrame) -> pd.DataFrame:
                                    if c in rows]).reset_index(drop=True)
 
 
-def summary_lines(df: pd.DataFrame, eps: float = 0.01) -> list[str]:
+def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] | None = None) -> list[str]:
     """What `ls` prints: a line per run (with a column for every hyperparameter that varies), then each
     condition's interpolation threshold and test-error peak, and the effective model complexity where n_train
     varies."""
@@ -311,4 +311,8 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01) -> list[str]:
         emc = effective_model_complexity(part, eps)
         lines.append(f"{describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
                      "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
+    waiting = {rid: label for rid, label in (planned or {}).items() if rid not in set(rows["run_id"])}
+    if waiting:
+        lines.append(f"{len(waiting)} planned run(s) not done yet (queued, training, or failed: see the sweep's "
+                     "log): " + "; ".join(list(waiting.values())[:5]) + (" ..." if len(waiting) > 5 else ""))
     return lines

@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import logging
+import threading
 from pathlib import Path
 
 import torch
@@ -23,6 +24,20 @@ import torch
 from ddescent import store
 
 log = logging.getLogger("ddescent")
+
+
+_requested = threading.Event()
+
+
+class Interrupted(Exception):
+    """Training stopped at an epoch's end, its state saved, because the job is about to end (preemption, a
+    time limit, a requeue): the rerun resumes from here."""
+
+
+def request() -> None:
+    """Ask every training of this process to checkpoint at the end of its current epoch and stop (safe to call
+    from a signal handler)."""
+    _requested.set()
 
 
 def key(run_ids: list[str]) -> str:
@@ -106,13 +121,19 @@ class Checkpoint:
         return epoch
 
     def save(self, epoch: int, parts: dict) -> None:
-        """Every `every` epochs (not at the last: the results are written then)."""
-        if not self.every or epoch % self.every or epoch >= self.epochs:
+        """Every `every` epochs (not at the last: the results are written then), and whenever a checkpoint was
+        requested (then training stops with Interrupted)."""
+        asked = _requested.is_set()
+        if epoch >= self.epochs or not asked and (not self.every or epoch % self.every):
             return
         state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
         if not self.meta.exists():
             store.write_atomic(self.meta, lambda f: f.write(json.dumps({"runs": self.run_ids}).encode()))
         store.write_atomic(self.path, lambda f: torch.save(state, f))
+        if asked:
+            log.warning("checkpointed %d run(s) at epoch %d and stopped (%s)", len(self.run_ids), epoch,
+                        self.path.name)
+            raise Interrupted(f"checkpointed at epoch {epoch}")
 
     def close(self) -> None:
         """The runs are written: their checkpoint has served (unless asked to keep it)."""

@@ -73,6 +73,7 @@ def sweep(
     results: Optional[Path] = RESULTS,
     no_plot: bool = typer.Option(False, "--no-plot", help="Skip drawing the experiment's figures at the end."),
     no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even runs whose parameters alone would not fit the device's memory."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Plan, then hand the sweep to a background process and return (for cluster launchers: submit and log out); `ddescent ls` shows progress."),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
 ):
@@ -94,11 +95,28 @@ def sweep(
     if dry_run:
         sw.show_plan(plan)
         return
+    if no_wait:
+        _in_background(plan[0].spec.folder)
+        return
     outcomes = _train(plan, overrides, jobs, force, local)
     first = plan[0].spec
     if first.config.get("plot", True) and not no_plot:
         _draw_figures(first.folder, first.config.get("figures") or ["9.9"], first.config["train"]["threshold_eps"])
     _finish(plan, outcomes)
+
+
+def _in_background(folder: Path) -> None:
+    """The same command without --no-wait, detached from this terminal, its output in the experiment's log."""
+    import datetime
+    import subprocess
+
+    log_file = folder / "_logs" / f"sweep-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    args = [a for a in sys.argv[1:] if a != "--no-wait"]
+    with open(log_file, "ab") as out:
+        subprocess.Popen([sys.executable, "-m", "ddescent", *args], stdin=subprocess.DEVNULL, stdout=out,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    typer.echo(f"running in the background; its log: {log_file}\nprogress: ddescent ls {folder}")
 
 
 def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> list:
@@ -121,7 +139,10 @@ def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> l
             return sw.run_local(pack_list, reporter, force=force)
         _, hydra_overrides = sw.split_overrides(overrides)
         returns = sw.run_hydra(pack_list, hydra_overrides, jobs, force)
-        return _hydra_outcomes(pack_list, returns)
+        outcomes = _hydra_outcomes(pack_list, returns)
+        for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too
+            reporter("run", {"outcome": outcome})
+        return outcomes
     finally:
         reporter.close()
 
@@ -139,11 +160,14 @@ def _hydra_outcomes(pack_list, returns) -> list:
         if ret is None or ret.status != JobStatus.COMPLETED:
             error = "its job did not complete" if ret is None else f"its job failed: {ret._return_value}"
         for job in pack:
-            done = store.is_done(job.spec.folder, job.spec.run_id)
-            outcomes.append(Outcome(job.spec.run_id, job.label, "complete" if done else "failed",
-                                    note="" if done else (error or "its job ended without writing it")))
-            if not done:
-                log.error("%s: FAILED: %s", job.label, outcomes[-1].note)
+            path = store.run_path(job.spec.folder, job.spec.run_id)
+            if store.check_run(path, job.spec.run_id) is None:
+                last = store.load(path).sort_values("epoch").iloc[-1]
+                outcomes.append(Outcome(job.spec.run_id, job.label, str(last["status"]),
+                                        final={k: float(last[k]) for k in ("train_error", "test_error")}))
+            else:
+                outcomes.append(Outcome(job.spec.run_id, job.label, "failed",
+                                        note=error or "its job ended without writing it"))
     return outcomes
 
 
@@ -319,12 +343,16 @@ def ls_(
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format {fmt}: choose one of: table, csv, json")
+    from ddescent import sweep as sw
+
     df = _load(results)
-    if df.empty:
+    planned = sw.planned_runs(results)
+    if df.empty and not planned:
         typer.echo(f"{results}: no runs")
         return
     if fmt == "table":
-        for line in analysis.summary_lines(df, eps):
+        for line in analysis.summary_lines(df, eps, planned) if not df.empty else \
+                [f"{len(planned)} planned run(s) not done yet"]:
             typer.echo(line)
         return
     rows = analysis.run_table(df)

@@ -29,7 +29,7 @@ import torch
 import ddescent
 from ddescent import data as datasets
 from ddescent import models, packing, regularizers, store, tracking
-from ddescent.checkpoint import Checkpoint
+from ddescent.checkpoint import Checkpoint, Interrupted
 from ddescent.history import History
 from ddescent.optim import make_optimizer, make_schedule
 from ddescent.seeds import INIT_STREAM, generator
@@ -91,7 +91,7 @@ def _train_and_store(specs: list[RunSpec], events: Events) -> list[Outcome]:
         return _train_and_write(specs, lambda kind, payload: (trackers(kind, payload), events(kind, payload)),
                                 trackers)
     except BaseException as exc:
-        trackers.close_all("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        trackers.close_all("interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed")
         raise
 
 

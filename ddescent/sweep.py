@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,24 +278,67 @@ def _remove_finished_packs(folder: Path) -> int:
     return removed
 
 
+def planned_runs(path: str | Path) -> dict[str, str]:
+    """{run_id: label} of the runs that sweeps under `path` handed to launchers and that are not done yet (their
+    pack files are removed once their runs are written)."""
+    out = {}
+    for pack in Path(path).rglob(".sweep/packs/*.json"):
+        try:
+            specs, labels = read_pack(str(pack))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        out.update({s.run_id: label for s, label in zip(specs, labels) if not store.is_done(s.folder, s.run_id)})
+    return out
+
+
 def read_pack(path: str) -> tuple[list[RunSpec], list[str]]:
     blob = json.loads(Path(path).read_text())
     return [RunSpec.of(r["config"], r["fingerprint"]) for r in blob["runs"]], blob["labels"]
 
 
+PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+
+
+def _checkpoint_on_preemption() -> dict:
+    """In a cluster job: the signals SLURM sends before it ends a job (preemption, the time limit, a requeue) ask
+    the training to checkpoint at the end of its current epoch and stop. Returns {"signal": ..., "previous":
+    {signal: handler}}, filled in as signals arrive."""
+    state = {"signal": None, "previous": {}}
+
+    def handler(signum, frame):
+        state["signal"] = signum
+        checkpoint.request()
+
+    for sig in PREEMPTION_SIGNALS:
+        state["previous"][sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    return state
+
+
 def hydra_task(cfg) -> list[dict]:
     """The task function Hydra launches: one pack, from its file. Module-level so launchers can pickle it.
-    Raises when a run fails, so that Hydra records the job as failed."""
+    Raises when a run fails, so that Hydra records the job as failed. Under SLURM a preempted job checkpoints,
+    then is requeued (by submitit for its own signal, by SLURM otherwise) and resumes from there."""
     from ddescent.report import Reporter
 
     launch = cfg.launch
     if launch.get("parent"):  # a joblib worker of a local sweep: it must not outlive the sweep
         die_with_process(str(launch.parent))
+    preemption = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
     torch.set_num_threads(int(launch.get("threads") or usable_cores()))
     specs, labels = read_pack(launch.pack)
     reporter = Reporter(dict(zip([s.run_id for s in specs], labels)))
-    outcomes = execute(specs, reporter, bool(launch.get("force", False)))
-    reporter.close()
+    try:
+        outcomes = execute(specs, reporter, bool(launch.get("force", False)))
+    except checkpoint.Interrupted:
+        sig = preemption["signal"] if preemption else None
+        previous = preemption["previous"].get(sig) if preemption else None
+        if callable(previous):  # submitit's own: it requeues the job and exits
+            previous(sig, None)
+        logging.shutdown()
+        os._exit(128 + (sig or signal.SIGTERM))  # no result file: the requeued job writes it
+    finally:
+        reporter.close()
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise RuntimeError("; ".join(f"{o.label}: {o.note}" for o in failed))
@@ -323,10 +367,13 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
         overrides += [f"+launch.threads={max(1, usable_cores() // max(n_jobs, 1))}",
                       f"+launch.parent={store.process_token()}"]
     GlobalHydra.instance().clear()
+    returns = []
     try:
         with initialize_config_module("ddescent.conf", version_base="1.3"):
             returns = GlobalHydra.instance().hydra.multirun(config_name="config", task_function=hydra_task,
                                                             overrides=overrides)
+    except Exception as exc:  # a job the scheduler killed (scancel, out of memory) ends the launcher's wait
+        log.error("the launcher stopped waiting: %s", " ".join(str(exc).split())[:300])
     finally:
         GlobalHydra.instance().clear()
     flat = [r for batch in (returns or []) for r in (batch if isinstance(batch, list) else [batch])]

@@ -1,10 +1,21 @@
-"""Chaos check: kill a sweep with SIGKILL at random moments, rerun it, and report what the results folder holds.
+"""Chaos check: break a sweep in the ways a cluster or a user breaks it, rerun it, and check what the results
+folder holds.
 
-    python scripts/chaos.py                    # 10 kills of a small sweep, then a final uninterrupted rerun
+    python scripts/chaos.py                  # every scenario (a few minutes on two cores)
+    python scripts/chaos.py --only kills     # one of: kills, jobs, worker, damaged, locks, repack
     python scripts/chaos.py --kills 30 --seed 1
 
-After the final rerun every run must be present exactly once, every file readable, no temporary files or
-locks left, and each run's records must reach the last epoch. The script exits non-zero if not.
+Scenarios:
+  kills    SIGKILL the sweep (and its workers) at random moments, then rerun uninterrupted
+  jobs     SIGKILL a sweep started with --jobs 2 (joblib): within 10 s no worker of it is alive; rerun
+  worker   SIGKILL one worker mid-sweep: its runs are reported failed in one line, the rest finish; rerun
+  damaged  empty one run file and put a folder where another belongs; rerun trains both again, sets them aside
+  locks    leave locks of dead and unverifiable owners; rerun trains through them
+  repack   kill while a pack has a checkpoint, rerun a wider sweep: the pack resumes together and its numbers
+           equal those of an uninterrupted sweep
+
+After each: every run present exactly once, readable, at the last epoch; no temporary files, locks or
+checkpoints left; each run trained the expected number of times. Exits non-zero if any scenario fails.
 """
 
 from __future__ import annotations
@@ -19,52 +30,218 @@ import tempfile
 import time
 from pathlib import Path
 
-SWEEP = ["width=4,8,16,32,64", "seed=0,1", "data.num_samples=2000", "n_train=400", "epochs=60",
-         "train.checkpoint_every=5", "progress=off", "--no-plot"]
+TINY = ["data.num_samples=2000", "n_train=400", "train.checkpoint_every=5", "progress=off", "--no-plot"]
+SWEEP = ["width=4,8,16,32,64", "seed=0,1", "epochs=60", *TINY]
+
+
+def ddescent(*args, **kwargs):
+    return [sys.executable, "-m", "ddescent", *args]
+
+
+def run(args, **kwargs):
+    return subprocess.run(ddescent(*args), capture_output=True, text=True, **kwargs)
+
+
+def start(args):
+    return subprocess.Popen(ddescent(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    pairs = list(zip(map(int, out[::2]), map(int, out[1::2])))
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in pairs if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in "ZX":
+                    out.add(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def check(res: Path, n: int, epochs: int, problems: list[str]) -> None:
+    """Every run once, readable and finished; nothing left over."""
+    from ddescent import store
+
+    folder = res / "fig9_9"
+    runs = sorted(os.listdir(folder / "runs"))
+    df = store.load(folder)
+    if len(runs) != n or any(f.startswith(".") or not f.endswith(".parquet") for f in runs):
+        problems.append(f"runs/ holds {runs}")
+    if df.run_id.nunique() != n or df.duplicated(["run_id", "epoch"]).any():
+        problems.append("runs missing or rows doubled")
+    if not df.groupby("run_id")["epoch"].max().eq(epochs).all():
+        problems.append("a run ended before the last epoch")
+    left = list((folder / "_checkpoints").glob("*")) if (folder / "_checkpoints").exists() else []
+    if left:
+        problems.append(f"checkpoints left: {[p.name for p in left]}")
+
+
+def kills(tmp: Path, rng: random.Random, args) -> list[str]:
+    res, problems = tmp / "kills", []
+    cmd = ["sweep", *SWEEP, "--results", str(res)]
+    for i in range(args.kills):
+        proc = start(cmd)
+        wait = rng.uniform(0.5, args.max_wait)
+        time.sleep(wait)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        runs = res / "fig9_9" / "runs"
+        done = len(list(runs.glob("*.parquet"))) if runs.exists() else 0
+        print(f"  kill {i + 1:2d} after {wait:4.1f} s: {done} runs finished")
+    final = run(cmd)
+    if final.returncode != 0:
+        problems.append(f"final rerun exited {final.returncode}: {final.stderr[-300:]}")
+    check(res, 10, 60, problems)
+    return problems
+
+
+def jobs(tmp: Path, rng: random.Random, args) -> list[str]:
+    res, problems = tmp / "jobs", []
+    cmd = ["sweep", *SWEEP, "epochs=2000", "--jobs", "2", "--results", str(res)]
+    proc = start(cmd)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = {p for p in descendants(proc.pid)} if (res / "fig9_9" / "_logs" / "trainings.jsonl").exists() else set()
+    os.kill(proc.pid, signal.SIGKILL)  # the sweep alone, as a scheduler or an OOM killer would
+    proc.wait()
+    time.sleep(10)
+    if alive(workers):
+        problems.append(f"workers alive 10 s after the sweep died: {sorted(alive(workers))}")
+        for p in alive(workers):
+            os.kill(p, signal.SIGKILL)
+    final = run(["sweep", *SWEEP, "--jobs", "2", "--results", str(res), "--force"])
+    if final.returncode != 0:
+        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    check(res, 10, 60, problems)
+    return problems
+
+
+def worker(tmp: Path, rng: random.Random, args) -> list[str]:
+    res, problems = tmp / "worker", []
+    cmd = ["sweep", *SWEEP, "epochs=300", "--results", str(res)]
+    proc = subprocess.Popen(ddescent(*cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    log = res / "fig9_9" / "_logs" / "trainings.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    pids = {int(line.split('"pid": ')[1].split(",")[0]) for line in log.read_text().splitlines()}
+    os.kill(max(pids), signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    failed = [line for line in err.splitlines() if "FAILED: its worker died" in line]
+    if proc.returncode != 1 or not failed or "Traceback" in err:
+        problems.append(f"exit {proc.returncode}, {len(failed)} failure lines, traceback: {'Traceback' in err}")
+    final = run(cmd)
+    if final.returncode != 0 or f"{len(failed)} to run" not in final.stderr:
+        problems.append(f"rerun: exit {final.returncode}, expected {len(failed)} runs to train: {final.stderr[-300:]}")
+    check(res, 10, 300, problems)
+    return problems
+
+
+def damaged(tmp: Path, rng: random.Random, args) -> list[str]:
+    res, problems = tmp / "damaged", []
+    cmd = ["sweep", *SWEEP, "--results", str(res)]
+    run(cmd)
+    files = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
+    files[0].write_bytes(b"")
+    files[1].unlink()
+    files[1].mkdir()
+    final = run(cmd)
+    if final.returncode != 0 or "8 already done, 2 to run" not in final.stderr:
+        problems.append(f"rerun: exit {final.returncode}: {final.stderr[-300:]}")
+    aside = sorted(p.name for p in (res / "fig9_9" / "_damaged").glob("*.damaged"))
+    if aside != sorted(f"{f.name}.damaged" for f in files[:2]):
+        problems.append(f"_damaged/ holds {aside}")
+    check(res, 10, 60, problems)
+    return problems
+
+
+def locks(tmp: Path, rng: random.Random, args) -> list[str]:
+    from ddescent import store
+
+    res, problems = tmp / "locks", []
+    cmd = ["sweep", *SWEEP, "--results", str(res)]
+    ids = [line.split()[0] for line in run([*cmd, "--dry-run"]).stdout.splitlines() if "pending" in line][:-1]
+    runs = res / "fig9_9" / "runs"
+    runs.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    for i, rid in enumerate(ids):
+        name = (f".{rid}.{store.HOST}.1.lock", f".{rid}.{store.HOST}.{dead.stdout.strip()}-1.lock",
+                f".{rid}.elsewhere.7-7.lock")[i % 3]
+        (runs / name).touch()
+        if name.endswith("7-7.lock"):  # another host's lock, its heartbeat long stopped
+            old = time.time() - store.LOCK_STALE_S - 60
+            os.utime(runs / name, (old, old))
+    final = run(cmd)
+    if final.returncode != 0:
+        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    check(res, 10, 60, problems)
+    return problems
+
+
+def repack(tmp: Path, rng: random.Random, args) -> list[str]:
+    from ddescent import store
+
+    problems = []
+    narrow = ["sweep", "width=16,32", "seed=0,1", "epochs=60", *TINY]
+    whole = ["sweep", "width=4,8,16,32,64", "seed=0,1", "epochs=60", *TINY]
+    ref, res = tmp / "repack-ref", tmp / "repack"
+    run([*narrow, "--results", str(ref)])
+    proc = start([*narrow, "--results", str(res)])
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((res / "fig9_9" / "_checkpoints").glob("*.pt")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    final = run([*whole, "--results", str(res)])  # a wider rerun: the checkpoint's runs must stay together
+    if final.returncode != 0:
+        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    check(res, 10, 60, problems)
+    a, b = (store.load(d).set_index(["run_id", "epoch"]).sort_index() for d in (ref, res))
+    common = a.index.intersection(b.index)
+    diff = (a.loc[common, "test_error"] - b.loc[common, "test_error"]).abs().max()
+    print(f"  the resumed runs against an uninterrupted sweep: max |Δ test error| = {diff:.2g} over {len(common)} rows")
+    if diff != 0:
+        problems.append(f"resumed numbers differ from the uninterrupted sweep's (max {diff:.3g})")
+    return problems
+
+
+SCENARIOS = {"kills": kills, "jobs": jobs, "worker": worker, "damaged": damaged, "locks": locks, "repack": repack}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=list(SCENARIOS))
     ap.add_argument("--kills", type=int, default=10)
     ap.add_argument("--max-wait", type=float, default=8.0, help="longest time (s) a sweep runs before its kill")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        res = Path(tmp)
-        cmd = [sys.executable, "-m", "ddescent", "sweep", *SWEEP, "--results", str(res)]
-        for i in range(args.kills):
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            wait = rng.uniform(0.5, args.max_wait)
-            time.sleep(wait)
-            os.killpg(proc.pid, signal.SIGKILL)  # the sweep and any worker processes it started
-            proc.wait()
-            runs = res / "fig9_9" / "runs"
-            done = len(list(runs.glob("*.parquet"))) if runs.exists() else 0
-            debris = len(list(runs.glob(".*"))) if runs.exists() else 0
-            print(f"kill {i + 1:2d} after {wait:4.1f} s: {done} runs finished, {debris} temporary files/locks left")
-        final = subprocess.run(cmd, capture_output=True, text=True)
-        print(final.stderr.strip().splitlines()[0] if final.stderr else "")
-
-        from ddescent import store
-
-        runs = res / "fig9_9" / "runs"
-        files = sorted(os.listdir(runs))
-        df = store.load(res / "fig9_9")
-        problems = []
-        if final.returncode != 0:
-            problems.append(f"final rerun exited {final.returncode}")
-        if len(files) != 10 or any(f.startswith(".") for f in files):
-            problems.append(f"runs/ holds {files}")
-        if df.run_id.nunique() != 10 or df.duplicated(["run_id", "epoch"]).any():
-            problems.append("runs missing or rows doubled")
-        if not df.groupby("run_id")["epoch"].max().eq(60).all():
-            problems.append("a run ended before the last epoch")
-        leftovers = list((res / "fig9_9" / "checkpoints").glob("*")) if (res / "fig9_9" / "checkpoints").exists() else []
-        if leftovers:
-            problems.append(f"checkpoints left: {leftovers}")
-        print("OK: 10 runs, each once, all readable, nothing left over" if not problems else "FAILED: " + "; ".join(problems))
-        sys.exit(1 if problems else 0)
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
+        for name, scenario in SCENARIOS.items():
+            if args.only and name != args.only:
+                continue
+            start_time = time.time()
+            print(f"{name}:")
+            problems = scenario(Path(tmp), rng, args)
+            failed += bool(problems)
+            print(f"  {'OK' if not problems else 'FAILED: ' + '; '.join(problems)} ({time.time() - start_time:.0f} s)")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

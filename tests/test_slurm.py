@@ -1,0 +1,107 @@
+"""The SLURM path against a real scheduler: a single-node SLURM brought up by scripts/slurm_local.sh (Debian's
+slurm-wlm and munge; root). Run with:
+
+    scripts/slurm_local.sh up && python -m pytest -m slurm      # about 3 minutes; scripts/slurm_local.sh down after
+
+Each test uses the README's tuned launcher (hydra/launcher=slurm) with the lines a user edits for this node."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ddescent import store
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=10"]
+TINY = ["data.num_samples=1000", "n_train=200", "train.eval_points=5", "progress=off", "--no-plot"]
+PLAIN = ["train.eval_points=1", "progress=off", "--no-plot"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm():
+    if shutil.which("sbatch") is None or subprocess.run(["sinfo"], capture_output=True).returncode != 0:
+        up = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_local.sh"), "up"], capture_output=True, text=True)
+        if up.returncode != 0:
+            pytest.skip(f"no SLURM here and scripts/slurm_local.sh up failed: {up.stderr[-300:]}")
+    yield
+
+
+def sweep(*args, results, env=None, tiny=TINY):
+    return subprocess.Popen([sys.executable, "-m", "ddescent", "sweep", *args, *NODE, *tiny, "--results", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+
+
+def jobs() -> list[str]:
+    return subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True).stdout.split()
+
+
+def numbers(results):
+    cols = ["train_error", "test_error", "train_loss", "test_loss"]
+    return store.load(results).set_index(["run_id", "epoch"]).sort_index()[cols]
+
+
+def test_the_tuned_launcher_runs_a_sweep_and_reports_each_run(tmp_path):
+    p = sweep("width=4,8", "epochs=5", results=tmp_path / "r")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert store.load(tmp_path / "r").run_id.nunique() == 2
+    lines = [line for line in err.splitlines() if "complete, train error" in line]
+    assert len(lines) == 2 and any("width=4 " in line for line in lines) and "[2/2" in err
+
+
+def test_a_requeued_job_resumes_and_ends_with_the_uninterrupted_numbers(tmp_path):
+    args = ["width=4,8", "epochs=3000", "train.checkpoint_every=50"]
+    p = sweep(*args, results=tmp_path / "r")
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((tmp_path / "r" / "fig9_9" / "_checkpoints").glob("*.pt")):
+        time.sleep(0.2)
+    (job,) = jobs()
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    trainings = store.trainings(tmp_path / "r" / "fig9_9")
+    assert len(trainings) == 4  # each run started twice: before and after the requeue
+    # the same pack, trained without interruption with the job's one thread
+    ref = subprocess.run([sys.executable, "-m", "ddescent", "sweep", *args, *TINY, "--results", str(tmp_path / "ref")],
+                         capture_output=True, text=True, env={**os.environ, "SLURM_CPUS_PER_TASK": "1"})
+    assert ref.returncode == 0, ref.stderr
+    assert numbers(tmp_path / "r").equals(numbers(tmp_path / "ref"))
+
+
+def test_a_job_that_raises_is_reported_by_its_runs_and_the_sweep_exits_1(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_data import write_mnist
+
+    data = tmp_path / "data"
+    write_mnist(data / "mnist", n_train=40)
+    # the job's setup removes the data that planning checked: the job raises
+    p = sweep("data=mnist", "width=4,8", "epochs=1", "n_train=20", "train.batch_size=10", "name=m",
+              f"data.root={data}", f"hydra.launcher.setup=['rm -rf {data}']", results=tmp_path / "r", tiny=PLAIN)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 1, err
+    failed = [line for line in err.splitlines() if "FAILED" in line]
+    assert any("width=4 " in line for line in failed) and any("width=8 " in line for line in failed)
+    assert err.strip().splitlines()[-1].startswith("ddescent: error: 2 run(s) failed")
+
+
+def test_interrupting_the_submitter_leaves_the_running_job_to_finish(tmp_path):
+    p = sweep("width=4", "epochs=1500", results=tmp_path / "r")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "r" / "fig9_9" / "_logs" / "trainings.jsonl").exists():
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=60)
+    deadline = time.time() + 300
+    while time.time() < deadline and jobs():
+        time.sleep(1)
+    assert store.load(tmp_path / "r").run_id.nunique() == 1  # the job found its pack and wrote its run
