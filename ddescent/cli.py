@@ -14,12 +14,25 @@ import typer
 
 from ddescent import ConfigError, fetch_cli
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).")
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+                  help="Train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).",
+                  epilog="Presets, config groups and sweep axes: `ddescent presets`. Examples: `ddescent sweep`, "
+                         "`ddescent sweep width=8,16,32 seed=0,1 epochs=200`, `ddescent sweep experiment=fig9_10`, "
+                         "`ddescent ls results/fig9_9`.")
 log = logging.getLogger("ddescent")
 
 OVERRIDES = typer.Argument(None, help="Hydra overrides: width=8,16,32 seed=0,1 experiment=fig9_9 optim.lr=1e-3 ...",
                            show_default=False)
+ONE_RUN = typer.Argument(None, help="Hydra overrides with single values: width=8 seed=1 experiment=fig9_9 optim.lr=1e-3",
+                         show_default=False)
+CONFIG_DIR = typer.Option(None, "--config-dir", "-cd", "--config-path", "-cp",
+                          help="A folder of your own presets and groups (experiment/mine.yaml, model/...), searched "
+                               "before the packaged ones; repeatable. hydra.searchpath=[...] works too.")
+CFG = typer.Option(None, "--cfg", "-c", help="Print the composed config instead of running: job (the first job's), "
+                   "hydra (with the sweep axes and the launcher) or all.")
+PACKAGE = typer.Option(None, "--package", "-p", help="With --cfg: print only this key (e.g. model, hydra.launcher).")
+INFO = typer.Option(None, "--info", help="Print Hydra's information instead of running: all, config, defaults, "
+                    "defaults-tree, plugins or searchpath.", show_default=False)
 RESULTS = typer.Option(None, "--results", help="Results root (default: ./results).")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also print every evaluation point.")
@@ -76,6 +89,11 @@ def sweep(
     no_wait: bool = typer.Option(False, "--no-wait", help="Plan, then hand the sweep to a background process and return (for cluster launchers: submit and log out); `ddescent ls` shows progress."),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
+    config_dir: Optional[List[Path]] = CONFIG_DIR,
+    cfg: Optional[str] = CFG,
+    package: Optional[str] = PACKAGE,
+    info: Optional[str] = INFO,
+    multirun: bool = typer.Option(False, "--multirun", "-m", hidden=True, help="Accepted for Hydra's habit: a sweep is a multirun."),
 ):
     """Run the chosen experiment preset (default fig9_9) over its sweep axes; finished runs are skipped.
 
@@ -84,16 +102,18 @@ def sweep(
     from ddescent import workers
 
     _logging(quiet, verbose)
-    overrides = list(overrides or [])
+    overrides = _hydra_habits(overrides, config_dir, cfg, package, info)
+    if overrides is None:
+        return
     os.environ["DDESCENT_COMMAND"] = " ".join(["ddescent", "sweep", *sys.argv[2:]])
-    local = jobs == 1 and not any(o.lstrip("+~").startswith("hydra") for o in overrides)
+    local = jobs == 1 and not any(o.startswith(("hydra/launcher=", "hydra.launcher.")) for o in overrides)
     if not dry_run and local:
         workers.start()  # workers' code is imported while the sweep is planned
-    from ddescent import sweep as sw
+    from ddescent import planner
 
-    plan = sw.plan(overrides, str(results) if results else None, memory_check=not no_memory_check)
+    plan = planner.plan(overrides, str(results) if results else None, memory_check=not no_memory_check)
     if dry_run:
-        sw.show_plan(plan)
+        planner.show_plan(plan)
         return
     if no_wait:
         _in_background(plan[0].spec.folder)
@@ -103,6 +123,78 @@ def sweep(
     if first.config.get("plot", True) and not no_plot:
         _draw_figures(first.folder, first.config.get("figures") or ["9.9"], first.config["train"]["threshold_eps"])
     _finish(plan, outcomes)
+
+
+def _hydra_habits(overrides, config_dir, cfg, package, info) -> list[str] | None:
+    """Hydra's own flags: --config-dir (and hydra.searchpath), --cfg [-p], --info. Returns the overrides to run
+    with, or None when a flag printed what was asked instead."""
+    from ddescent.config import take_search_path, use_config_dirs
+
+    use_config_dirs([str(d) for d in config_dir or []])
+    overrides = take_search_path(list(overrides or []))
+    if cfg is None and info is None:
+        return overrides
+    from ddescent.config import expand, hydra_app, split_overrides
+
+    if cfg is not None and cfg not in ("job", "hydra", "all"):
+        fail(f"--cfg {cfg}: choose one of: job, hydra, all")
+    lines = expand(overrides)  # (a bad override fails here, in one line)
+    first = lines[0] + split_overrides(overrides)[1]
+    if len(lines) > 1:
+        typer.echo(f"# the config of job 1 of {len(lines)}; the sweep axes are under hydra.sweeper.params")
+    try:
+        if cfg is None:
+            hydra_app().hydra.show_info(info, config_name="config", overrides=first)
+            return None
+    except Exception as exc:  # Hydra's own errors: one line
+        from ddescent.config import _hydra_message
+
+        raise ConfigError(_hydra_message(exc)) from exc
+    typer.echo(_show_cfg(first, cfg, package, _sweep_axes(overrides)))
+    return None
+
+
+def _show_cfg(overrides: list[str], part: str, package: str | None, axes: dict[str, str]) -> str:
+    """What Hydra's --cfg prints, with the sweep axes the command line makes (not only the preset's)."""
+    from omegaconf import OmegaConf, open_dict
+
+    from ddescent.config import compose
+
+    node = compose(overrides, hydra=True)
+    with open_dict(node):
+        node.hydra.sweeper.params = axes
+    body = OmegaConf.to_container(node, resolve=False)
+    if part == "job":
+        body.pop("hydra")
+    elif part == "hydra":
+        body = {"hydra": body["hydra"]}
+    if package:
+        selected = OmegaConf.select(OmegaConf.create(body), package)
+        if selected is None:
+            raise ConfigError(f"--package {package}: no such key in the {part} config")
+        body = OmegaConf.to_container(selected) if OmegaConf.is_config(selected) else selected
+        return f"# @package {package}\n" + (OmegaConf.to_yaml(body) if isinstance(body, (dict, list)) else str(body))
+    return OmegaConf.to_yaml(body)
+
+
+def _sweep_axes(overrides: list[str]) -> dict[str, str]:
+    """The sweep axes of these overrides: the preset's, replaced key by key by the command line's."""
+    from omegaconf import OmegaConf
+
+    from ddescent.config import compose, split_overrides
+
+    job, hydra_overrides = split_overrides(overrides)
+    single = [o for o in job if "," not in o.split("=", 1)[-1]]
+    params = dict(OmegaConf.select(compose(single + hydra_overrides, hydra=True), "hydra.sweeper.params") or {})
+    params.update({o.split("=", 1)[0]: o.split("=", 1)[1] for o in job if "," in o.split("=", 1)[-1]})
+    return {k: str(v) for k, v in params.items()}
+
+
+def _axes(overrides: list[str]) -> str:
+    """The same as the body of a Hydra dict override."""
+    from ddescent.config import hydra_quote
+
+    return ",".join(f"{k}:{hydra_quote(v)}" for k, v in _sweep_axes(overrides).items())
 
 
 def _in_background(folder: Path) -> None:
@@ -120,8 +212,8 @@ def _in_background(folder: Path) -> None:
 
 
 def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> list:
-    from ddescent import packing, report
-    from ddescent import sweep as sw
+    from ddescent import launch, packing, planner, report
+    from ddescent.config import split_overrides
 
     todo = [j for j in plan if force or not j.done]
     first = plan[0].spec
@@ -129,16 +221,16 @@ def _train(plan, overrides: list[str], jobs: int, force: bool, local: bool) -> l
              len(todo), first.folder)
     if not todo:
         return []
-    sw.prepare(plan)
-    pack_list = sw.packs(todo, jobs if jobs > 1 else None if local else 1)
+    launch.prepare(plan)
+    pack_list = planner.packs(todo, jobs if jobs > 1 else None if local else 1)
     reporter = report.Reporter({j.spec.run_id: j.label for j in todo},
                                {j.spec.run_id: packing.pack_time([j]) for j in todo},
                                bars=report.bars_wanted(first.config.get("progress", "auto")))
     try:
         if local:
-            return sw.run_local(pack_list, reporter, force=force)
-        _, hydra_overrides = sw.split_overrides(overrides)
-        returns = sw.run_hydra(pack_list, hydra_overrides, jobs, force)
+            return launch.run_local(pack_list, reporter, force=force)
+        _, hydra_overrides = split_overrides(overrides)
+        returns = launch.run_hydra(pack_list, hydra_overrides, jobs, force)
         outcomes = _hydra_outcomes(pack_list, returns)
         for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too
             reporter("run", {"outcome": outcome})
@@ -222,21 +314,27 @@ def _draw_figures(folder: Path, figures: list[str], eps: float) -> None:
 @app.command()
 @guarded
 def run(
-    overrides: Optional[List[str]] = OVERRIDES,
+    overrides: Optional[List[str]] = ONE_RUN,
     force: bool = typer.Option(False, "--force", help="Rerun even if the result exists."),
     results: Optional[Path] = RESULTS,
     no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even if its parameters alone would not fit the device's memory."),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
+    config_dir: Optional[List[Path]] = CONFIG_DIR,
+    cfg: Optional[str] = CFG,
+    package: Optional[str] = PACKAGE,
+    info: Optional[str] = INFO,
 ):
     """Train one run with the same overrides as `sweep` (single values only: width=8, not width=8,16)."""
-    from ddescent import report, store
-    from ddescent import sweep as sw
+    from ddescent import launch, planner, report, store
     from ddescent.runner import execute
 
     _logging(quiet, verbose)
+    overrides = _hydra_habits(overrides, config_dir, cfg, package, info)
+    if overrides is None:
+        return
     os.environ["DDESCENT_COMMAND"] = " ".join(["ddescent", "run", *sys.argv[2:]])
-    plan = sw.plan(list(overrides or []), str(results) if results else None, memory_check=not no_memory_check)
+    plan = planner.plan(overrides, str(results) if results else None, memory_check=not no_memory_check)
     if len(plan) != 1:
         fail(f"these overrides make {len(plan)} runs; use `ddescent sweep` for more than one")
     job = plan[0]
@@ -244,7 +342,7 @@ def run(
     if job.done and not force:
         typer.echo(f"already done: {path} (use --force to rerun)")
         return
-    sw.prepare(plan)
+    launch.prepare(plan)
     reporter = report.Reporter({job.spec.run_id: job.label},
                                bars=report.bars_wanted(job.spec.config.get("progress", "auto")))
     try:
@@ -343,10 +441,10 @@ def ls_(
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format {fmt}: choose one of: table, csv, json")
-    from ddescent import sweep as sw
+    from ddescent import launch
 
     df = _load(results)
-    planned = sw.planned_runs(results)
+    planned = launch.planned_runs(results)
     if df.empty and not planned:
         typer.echo(f"{results}: no runs")
         return
@@ -361,16 +459,74 @@ def ls_(
 
 @app.command()
 @guarded
-def config(overrides: Optional[List[str]] = OVERRIDES):
-    """Print the composed config of one run."""
+def config(overrides: Optional[List[str]] = OVERRIDES, config_dir: Optional[List[Path]] = CONFIG_DIR):
+    """Print the composed config of one run (the first job of a sweep), then the sweep's axes and its launcher."""
     from omegaconf import OmegaConf
 
-    from ddescent.config import compose, split_overrides, validate
+    from ddescent.config import compose, expand, split_overrides, validate
 
-    job, _ = split_overrides(list(overrides or []))
-    cfg = compose(job)
+    overrides = _hydra_habits(overrides, config_dir, None, None, None)
+    lines = expand(overrides)
+    cfg = compose(lines[0] + split_overrides(overrides)[1], hydra=True)
     validate(cfg)
-    typer.echo(OmegaConf.to_yaml(cfg, resolve=False))
+    launcher = cfg.hydra.launcher
+    body = OmegaConf.to_container(cfg, resolve=False)
+    body.pop("hydra")
+    typer.echo(OmegaConf.to_yaml(body))
+    typer.echo(f"# sweep: {len(lines)} job(s) over " + "; ".join(f"{k}={v}" for k, v in _sweep_axes(overrides).items()))
+    typer.echo(f"# launcher: {launcher._target_.rsplit('.', 1)[-1]} ("
+               + ", ".join(f"{k}={v}" for k, v in OmegaConf.to_container(launcher, resolve=False).items()
+                           if k != "_target_" and v not in (None, {}, [])) + ")")
+
+
+@app.command()
+@guarded
+def presets(config_dir: Optional[List[Path]] = CONFIG_DIR):
+    """The experiment presets with what each reproduces, the options of every config group, and the sweep axes."""
+    from ddescent.config import GROUPS, take_search_path, use_config_dirs
+
+    use_config_dirs([str(d) for d in config_dir or []])
+    take_search_path([])
+    for group in GROUPS:
+        options = _group_options(group)
+        if group == "experiment":
+            typer.echo("presets (experiment=NAME):")
+            for name, text in options:
+                typer.echo(f"  {name:28} {text}")
+        else:
+            typer.echo(f"{group}=: " + ", ".join(name for name, _ in options))
+    typer.echo("sweep axes (top-level keys every group reads): width, epochs, n_train, label_noise, reg_strength, "
+               "seed, data_seed, val_fraction; anything deeper is an ordinary override (optim.lr=1e-3)")
+
+
+def _group_options(group: str) -> list[tuple[str, str]]:
+    """(option, the first line of its header) of a config group, from every folder on the search path."""
+    import importlib.resources
+
+    from ddescent.config import SEARCH_PATH, hydra_app
+
+    folders = [Path(p[len("file://"):]) for p in SEARCH_PATH if p.startswith("file://")]
+    folders.append(Path(str(importlib.resources.files("ddescent.conf"))))
+    out = []
+    for name in hydra_app().config_loader().get_group_options(group):
+        path = next((f / group / f"{name}.yaml" for f in folders if (f / group / f"{name}.yaml").is_file()), None)
+        header = [line[1:].strip() for line in path.read_text().splitlines() if line.startswith("#")] if path else []
+        out.append((name, next((h for h in header if h and not h.startswith("@package")), "")))
+    return out
+
+
+def _version(value: bool) -> None:
+    if value:
+        import ddescent
+
+        typer.echo(f"ddescent {ddescent.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """Train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2)."""
 
 
 app.add_typer(fetch_cli.app, name="data")

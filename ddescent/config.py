@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -67,15 +68,58 @@ def _hydra_message(exc: BaseException) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300] or type(exc).__name__
 
 
-def _hydra():
-    """Hydra's global state, initialised once per process on the packaged configs (and any user search path)."""
-    from hydra import initialize_config_module
+# Users' folders of presets and groups (--config-dir, hydra.searchpath), searched before the packaged configs, so a
+# preset of one's own can also shadow a packaged one.
+SEARCH_PATH: list[str] = []
+
+
+def use_config_dirs(paths: list[str]) -> None:
+    """Search these folders (or pkg:// / file:// paths) before the packaged configs from now on."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    found = []
+    for path in paths:
+        if "://" not in path:
+            folder = Path(path).expanduser().absolute()
+            if not folder.is_dir():
+                raise ConfigError(f"--config-dir {path}: no such folder")
+            path = f"file://{folder}"
+        found.append(path)
+    if found != SEARCH_PATH:
+        SEARCH_PATH[:] = found
+        GlobalHydra.instance().clear()
+
+
+def hydra_app():
+    """Hydra's global state, initialised once per process on the packaged configs and the user's folders.
+    Kept: composing a thousand-job sweep stays quick."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
 
     if not GlobalHydra.instance().is_initialized():
-        # Kept: composing a thousand-job sweep stays quick.
-        initialize_config_module(CONFIG_MODULE, version_base="1.3")
+        search_path = create_config_search_path(f"pkg://{CONFIG_MODULE}")
+        for path in SEARCH_PATH:
+            search_path.prepend(provider="ddescent --config-dir", path=path, anchor=SearchPathQuery(provider="main"))
+        Hydra.create_main_hydra2(task_name="ddescent", config_search_path=search_path)
     return GlobalHydra.instance()
+
+
+def take_search_path(overrides: list[str]) -> list[str]:
+    """`hydra.searchpath=[...]` overrides become folders searched before the packaged configs (as --config-dir);
+    returns the other overrides."""
+    rest = []
+    for o in overrides:
+        if o.split("=", 1)[0].lstrip("+") == "hydra.searchpath":
+            try:
+                value = _parser().parse_override(o).value()
+            except Exception as exc:
+                raise ConfigError(_hydra_message(exc)) from exc
+            use_config_dirs([str(v) for v in (value if isinstance(value, list) else [value])] + SEARCH_PATH)
+        else:
+            rest.append(o)
+    return rest
 
 
 def compose(overrides: list[str], hydra: bool = False) -> DictConfig:
@@ -83,7 +127,7 @@ def compose(overrides: list[str], hydra: bool = False) -> DictConfig:
     from hydra import compose as hydra_compose
 
     try:
-        _hydra()
+        hydra_app()
         return hydra_compose("config", overrides=overrides, return_hydra_config=hydra)
     except Exception as exc:  # Hydra raises several unrelated exception types for bad input
         raise ConfigError(_hydra_message(exc)) from exc
@@ -92,7 +136,7 @@ def compose(overrides: list[str], hydra: bool = False) -> DictConfig:
 def _parser():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    return OverridesParser.create(config_loader=_hydra().config_loader())  # the loader lets glob() list options
+    return OverridesParser.create(config_loader=hydra_app().config_loader())  # the loader lets glob() list options
 
 
 def compose_all(lines: list[list[str]]) -> list[DictConfig]:
@@ -240,8 +284,6 @@ def _check_device(name: str) -> None:
 def run_config(cfg: DictConfig) -> dict:
     """The resolved config of a run, without Hydra's own node."""
     try:
-        container = OmegaConf.to_container(cfg, resolve=True)
+        return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     except Exception as exc:  # an interpolation that does not resolve
         raise ConfigError(_hydra_message(exc)) from exc
-    container.pop("hydra", None)
-    return container

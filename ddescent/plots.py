@@ -111,8 +111,13 @@ def _metric(rows: pd.DataFrame) -> str:
     return "risk (MSE)" if task == ["regression"] else "token error" if task == ["sequence"] else "error"
 
 
-def _subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6):
-    """n panels, at most `cols` a row; returns the figure and the n axes in reading order (spares removed)."""
+def _subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
+    """n panels, at most `cols` a row; returns the figure and the n axes in reading order (spares removed). With
+    `ax` (a caller's Axes), the one panel is drawn there."""
+    if ax is not None:
+        if n != 1:
+            raise ValueError(f"these records make {n} panels; select one condition, or pass ax=None")
+        return ax.figure, [ax]
     ncols = min(n, cols)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, layout="constrained")
@@ -127,13 +132,13 @@ def _seeds(part: pd.DataFrame, by: str) -> str:
     return f", {n} seeds" if n > 1 else ""
 
 
-def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
+def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None, ax=None) -> plt.Figure:
     """Model-wise double descent: final train and test error vs model size, threshold dashed."""
     rows = analysis.final(_only_widths(analysis.complete(df), widths))
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
-    fig, axes = _subplots(len(conds))
+    fig, axes = _subplots(len(conds), ax=ax)
     metric = _metric(rows)
     for ax, (cond, part) in zip(axes, conds):
         curves = analysis.variants(part, "width")
@@ -171,7 +176,7 @@ def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
     return sorted({small, threshold, widths[-1]})
 
 
-def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.01) -> plt.Figure:
+def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.01, ax=None) -> plt.Figure:
     """Epoch-wise: test error vs epochs (log), a line per model size (and per varying hyperparameter); train
     error dashed. Each line's shape (one descent, or descent-ascent-descent) is measured and named in the title."""
     rows = analysis.complete(df)
@@ -179,7 +184,7 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
     if rows.empty:
         raise ValueError("no complete runs to plot")
     conds = list(analysis.conditions(rows))
-    fig, axes = _subplots(len(conds))
+    fig, axes = _subplots(len(conds), ax=ax)
     metric = _metric(rows)
     for ax, (cond, part) in zip(axes, conds):
         chosen = widths or pick_widths(part, eps)
@@ -203,7 +208,7 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
 
 
 def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
-                 by: str = "val_loss") -> plt.Figure:
+                 by: str = "val_loss", ax=None) -> plt.Figure:
     """Model-wise curve with optimal early stopping: the test error of each run at the evaluation whose
     validation loss (`by`) is lowest, vs model size; the final test error dashed for comparison.
     The stopping epoch is chosen on the validation split only, never on the test set."""
@@ -213,7 +218,7 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
     stopped = analysis.early_stopped(rows, by)  # ValueError when no validation numbers were recorded
     ends = analysis.final(rows)
     conds = list(analysis.conditions(stopped))
-    fig, axes = _subplots(len(conds))
+    fig, axes = _subplots(len(conds), ax=ax)
     for ax, (cond, part) in zip(axes, conds):
         curves = analysis.variants(part, "width")
         for (label, curve), (c_train, c_test) in zip(curves, _colors(len(curves))):
@@ -270,7 +275,7 @@ def hurt_spans(widths, hurting) -> list[tuple[float, float]]:
 
 
 def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
-            metric: str = "test_loss") -> plt.Figure:
+            metric: str = "test_loss", ax=None) -> plt.Figure:
     """Sample-wise non-monotonicity: final test loss vs model size, a line per training-set size; the width
     ranges where the larger training set ends with the higher test loss are shaded."""
     rows = analysis.final(_only_widths(analysis.complete(df), widths))
@@ -280,7 +285,7 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
     if not conds:
         raise ValueError("figure 9.11 needs at least two n_train values in one condition "
                          f"(stored: {', '.join(str(n) for n in sorted(rows['n_train'].unique()))})")
-    fig, axes = _subplots(len(conds))
+    fig, axes = _subplots(len(conds), ax=ax)
     for ax, (cond, part) in zip(axes, conds):
         sizes = sorted(part["n_train"].unique())
         colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(sizes)))
@@ -309,7 +314,7 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
     return fig
 
 
-def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
+def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None, ax=None) -> plt.Figure:
     """Regularization-wise double descent: final train and test error vs 1/λ (log x) at a fixed width, a panel
     per width (and per regularizer; with soft weight sharing also the test error after quantization, dashed).
     Runs with λ = 0 (1/λ = ∞) are drawn as separate markers at the right edge, beyond a dotted line, labelled
@@ -328,7 +333,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
     if not panels:
         raise ValueError("the lambda figure needs at least two reg_strength values (one > 0) at one width "
                          f"(stored: {', '.join(f'{v:g}' for v in sorted(rows['reg_strength'].unique()))})")
-    fig, axes = _subplots(len(panels))
+    fig, axes = _subplots(len(panels), ax=ax)
     for ax, (cond, w, reg, curve, zero) in zip(axes, panels):
         curve = curve.assign(inv_lambda=1.0 / curve["reg_strength"])
         quantized = all(c in curve and curve[c].notna().all() for c in ("quantized_test_error", "compression"))
@@ -367,7 +372,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
 
 
 def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
-                metric: str = "test_error") -> plt.Figure:
+                metric: str = "test_error", ax=None) -> plt.Figure:
     """Test error over model size × epochs (log-log), from every run's log-spaced evaluations, seed means
     (Nakkiran et al. 2019 Fig 2 style). Cells with no record stay blank; the interpolation threshold of the
     final models is dashed."""
@@ -379,7 +384,7 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
               if curve["width"].nunique() >= 2 and curve["epoch"].nunique() >= 3]
     if not panels:
         raise ValueError("the heatmap needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
-    fig, axes = _subplots(len(panels), cols=2, w=6.8, h=5.0)
+    fig, axes = _subplots(len(panels), cols=2, w=6.8, h=5.0, ax=ax)
     for ax, (cond, label, part) in zip(axes, panels):
         stats = analysis.seed_stats(part, "epoch", [metric], by=["width"])
         grid = stats.pivot(index="epoch", columns="width", values=f"{metric}_mean").sort_index().sort_index(axis=1)
@@ -405,9 +410,11 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
     return fig
 
 
-def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None) -> plt.Figure:
+def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None, ax=None) -> plt.Figure:
     """Soft weight sharing (Bishop & Bishop §9.4.1): the final weights' histogram under the learned mixture
     density (left) and the mixture means over training (right), one row per run that recorded them."""
+    if ax is not None:
+        raise ValueError("the sws figure has two panels per run; pass ax=None")
     rows = _only_widths(analysis.complete(df), widths)
     if "sws_mu" not in rows or "weight_hist_counts" not in rows:
         raise ValueError("no soft-weight-sharing runs with a final weight histogram (regularizer=sws, quantize: true)")

@@ -89,11 +89,26 @@ def gd_path(x, y, steps, lr=None, momentum=0.0, nesterov=False, decay=0.0, preco
     mat[:, 1, 0], mat[:, 1, 1], mat[:, 1, 2] = a, beta, -1.0
     mat[:, 2, 2] = 1.0
     out = np.empty((len(steps), p))
-    with np.errstate(over="ignore", invalid="ignore"):  # a step size past 2/a_max diverges: inf/nan, reported
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # past 2/a_max GD diverges: inf/nan
         for i, t in enumerate(steps):
-            gain = np.linalg.matrix_power(mat, int(t))[:, 0, 2] if t > 0 else np.zeros(p)
+            if beta == 0:
+                gain = _plain_gain(a, lr, int(t))
+            else:
+                gain = np.linalg.matrix_power(mat, int(t))[:, 0, 2] if t > 0 else np.zeros(p)
             out[i] = (q @ (gain * c)) * r
     return out, float(lr)
+
+
+def _plain_gain(a: np.ndarray, lr: float, t: int) -> np.ndarray:
+    """sum_{s<t} lr (1 - lr a)^s = (1 - (1 - lr a)^t) / a (lr t at a = 0): plain GD's mode gain, computed without
+    cancellation where lr a is small."""
+    la = lr * a
+    out = np.full(a.shape, lr * t, dtype=float)
+    small = (la > 0) & (la < 1)
+    out[small] = -np.expm1(t * np.log1p(-la[small])) / a[small]
+    other = (a != 0) & ~small
+    out[other] = (1 - np.power(1 - la[other], t)) / a[other]
+    return out
 
 
 def risk(v, w, scales, sigma):

@@ -13,6 +13,7 @@ takes its place and the rest of the sweep goes on. This module imports nothing h
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -126,6 +127,21 @@ def _serve(conn: Connection, lifeline: Connection, threads: int) -> None:
             conn.send(("error", number, f"{type(exc).__name__}: {exc}"))
 
 
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Workers need nothing of the caller's __main__ (everything they run lives in ddescent), so they are not told
+    about it: multiprocessing would otherwise re-import a user's script in every worker, or fail outright for
+    `python -` and notebooks (no file to import). So no `if __name__ == "__main__"` guard is needed."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__.pop(k) for k in ("__file__",) if k in main.__dict__}
+    spec, main.__spec__ = getattr(main, "__spec__", None), None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        main.__spec__ = spec
+
+
 @dataclass
 class _Slot:
     process: multiprocessing.process.BaseProcess
@@ -144,7 +160,8 @@ class Pool:
     def _spawn(self) -> _Slot:
         ours, theirs = self.ctx.Pipe()
         process = self.ctx.Process(target=_serve, args=(theirs, self.lifeline_r, self.threads), daemon=True)
-        process.start()
+        with _main_module_hidden():
+            process.start()
         theirs.close()
         return _Slot(process, ours)
 

@@ -29,6 +29,6 @@ def cli(*args, cwd=None, env=None):
 
 def plan(overrides, results):
     """The run specs of a sweep, as the planner makes them (validated, with their run ids)."""
-    from ddescent.sweep import plan as make_plan
+    from ddescent.planner import plan as make_plan
 
     return [job.spec for job in make_plan(list(overrides), str(results))]

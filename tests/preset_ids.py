@@ -20,7 +20,7 @@ PRESETS = sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "experime
 def preset_ids(root: Path) -> dict[str, list[str]]:
     from fake_data import write_all
 
-    from ddescent.sweep import plan
+    from ddescent.planner import plan
 
     write_all(root / "data")
     os.environ["DDESCENT_DATA"] = str(root / "data")

@@ -1,10 +1,8 @@
 """Image datasets read from tiny files written in the exact MNIST IDX and CIFAR-10 python formats, the restricted
 unpickler against forged batches, and the on-device augmentation."""
 
-import gzip
 import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from omegaconf import OmegaConf
 from ddescent import ConfigError
 from ddescent.config import compose, validate
 from ddescent.data import cifar10, images, load, mnist
-from fake_data import py2_pickle, write_cifar, write_idx, write_mnist  # noqa: F401
+from fake_data import write_cifar, write_mnist
 
 # ----------------------------------------------------------------------------- MNIST IDX
 

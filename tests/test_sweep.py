@@ -8,7 +8,7 @@ from conftest import plan as specs_of
 from ddescent.packing import PACK_MAX, key
 from ddescent.runner import execute
 from ddescent.spec import RunSpec
-from ddescent.sweep import packs, plan
+from ddescent.planner import packs, plan
 
 
 def _ids(pack_list):

@@ -15,7 +15,7 @@ while data_seed varies.
 
 The pool (`pool_size` samples) carries noisy targets; the test sample (`test_size`) has clean targets
 y = z^T w, so its mean squared error estimates the excess risk ||w - F v||^2 without sigma^2. `Pool.truth`
-({"teacher": w, "scales": diag F, "noise": sigma, "blocks": [[size, scale], ...]}) lets a solver compute the
+({"teacher": w, "scales": diag F, "noise": sigma, "blocks": ((size, scale), ...)}) lets a solver compute the
 exact risk instead; ddescent.models.linear does.
 """
 

@@ -1,0 +1,182 @@
+"""Launching a planned sweep: on this machine (one worker process per core, or in this process), or through
+any Hydra launcher (`--jobs N` picks joblib; `hydra/launcher=slurm`, `submitit_local`, ...), one Hydra job per
+pack. Each job reads its pack from a file of its own, which only that job deletes once its runs are written, so an
+interrupted submitter or a requeued job never finds its work gone."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+import torch
+
+from ddescent import checkpoint, packing, store
+from ddescent.config import hydra_app, hydra_quote
+from ddescent.planner import Job
+from ddescent.runner import Outcome, execute
+from ddescent.spec import RunSpec
+from ddescent.workers import Pool, Task, die_with_process, usable_cores
+
+log = logging.getLogger("ddescent")
+
+
+def prepare(jobs: list[Job]) -> None:
+    """Before training: remove what writers that died left behind (temporary files, locks), set damaged result
+    files aside, and drop checkpoints whose runs are all done."""
+    removed = 0
+    for folder in {j.spec.folder for j in jobs}:
+        for sub in (store.runs_dir(folder), store.checkpoints_dir(folder), folder / ".sweep" / "packs"):
+            removed += store.clean_stale(sub)
+        removed += checkpoint.remove_finished(folder)
+        removed += _remove_finished_packs(folder)
+    if removed:
+        log.info("removed %d temporary file(s), lock(s) and checkpoint(s) left by processes that ended", removed)
+    for job in jobs:
+        if job.damaged:
+            store.set_aside_if_damaged(job.spec.folder, job.spec.run_id)
+
+
+# ----------------------------------------------------------------------------- training on this machine
+
+
+def run_local(pack_list: list[list[Job]], events, workers: int | None = None, force: bool = False) -> list[Outcome]:
+    """Train packs on this machine. Small models are bound by per-step overhead, which threads do not share
+    well: with several packs, each core runs its own worker process with one thread (see ddescent.workers),
+    the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
+    here (on every core)."""
+    order = sorted(pack_list, key=packing.pack_time, reverse=True)
+    workers = max(1, min(packing.processes([j for pack in order for j in pack], workers), len(order)))
+    if workers == 1:
+        return [o for pack in order for o in execute([j.spec for j in pack], events, force)]
+    pool = Pool(workers, max(1, usable_cores() // workers))
+    try:
+        return pool.run([Task([j.spec for j in pack], [j.label for j in pack]) for pack in order], events, force)
+    finally:
+        pool.close()  # after an error or an interrupt too: no worker goes on alone
+
+
+# ----------------------------------------------------------------------------- Hydra launchers
+
+
+def write_packs(pack_list: list[list[Job]]) -> list[Path]:
+    """One file per pack, `<experiment>/.sweep/packs/<key>.json`: the work its job needs. Only that job removes
+    it, once its runs are written, so an interrupted submitter or a requeued job never finds it gone."""
+    paths = []
+    for pack in pack_list:
+        blob = json.dumps({"runs": [{"config": j.spec.config, "fingerprint": j.spec.fingerprint} for j in pack],
+                           "labels": [j.label for j in pack]}, sort_keys=True)
+        path = pack[0].spec.folder / ".sweep" / "packs" / f"{checkpoint.key([j.spec.run_id for j in pack])}.json"
+        store.write_atomic(path, lambda f, blob=blob: f.write(blob.encode()))
+        paths.append(path)
+    return paths
+
+
+def _remove_finished_packs(folder: Path) -> int:
+    removed = 0
+    for path in (folder / ".sweep" / "packs").glob("*.json"):
+        try:
+            runs = [RunSpec.of(r["config"], r["fingerprint"]) for r in json.loads(path.read_text())["runs"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if all(store.is_done(s.folder, s.run_id) for s in runs):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def planned_runs(path: str | Path) -> dict[str, str]:
+    """{run_id: label} of the runs that sweeps under `path` handed to launchers and that are not done yet (their
+    pack files are removed once their runs are written)."""
+    out = {}
+    for pack in Path(path).rglob(".sweep/packs/*.json"):
+        try:
+            specs, labels = read_pack(str(pack))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        out.update({s.run_id: label for s, label in zip(specs, labels) if not store.is_done(s.folder, s.run_id)})
+    return out
+
+
+def read_pack(path: str) -> tuple[list[RunSpec], list[str]]:
+    blob = json.loads(Path(path).read_text())
+    return [RunSpec.of(r["config"], r["fingerprint"]) for r in blob["runs"]], blob["labels"]
+
+
+PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+
+
+def _checkpoint_on_preemption() -> dict:
+    """In a cluster job: the signals SLURM sends before it ends a job (preemption, the time limit, a requeue) ask
+    the training to checkpoint at the end of its current epoch and stop. Returns {"signal": ..., "previous":
+    {signal: handler}}, filled in as signals arrive."""
+    state = {"signal": None, "previous": {}}
+
+    def handler(signum, frame):
+        state["signal"] = signum
+        checkpoint.request()
+
+    for sig in PREEMPTION_SIGNALS:
+        state["previous"][sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    return state
+
+
+def hydra_task(cfg) -> list[dict]:
+    """The task function Hydra launches: one pack, from its file. Module-level so launchers can pickle it.
+    Raises when a run fails, so that Hydra records the job as failed. Under SLURM a preempted job checkpoints,
+    then is requeued (by submitit for its own signal, by SLURM otherwise) and resumes from there."""
+    from ddescent.report import Reporter
+
+    launch = cfg.launch
+    if launch.get("parent"):  # a joblib worker of a local sweep: it must not outlive the sweep
+        die_with_process(str(launch.parent))
+    preemption = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
+    torch.set_num_threads(int(launch.get("threads") or usable_cores()))
+    specs, labels = read_pack(launch.pack)
+    reporter = Reporter(dict(zip([s.run_id for s in specs], labels)))
+    try:
+        outcomes = execute(specs, reporter, bool(launch.get("force", False)))
+    except checkpoint.Interrupted:
+        sig = preemption["signal"] if preemption else None
+        previous = preemption["previous"].get(sig) if preemption else None
+        if callable(previous):  # submitit's own: it requeues the job and exits
+            previous(sig, None)
+        logging.shutdown()
+        os._exit(128 + (sig or signal.SIGTERM))  # no result file: the requeued job writes it
+    finally:
+        reporter.close()
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise RuntimeError("; ".join(f"{o.label}: {o.note}" for o in failed))
+    if all(store.is_done(s.folder, s.run_id) for s in specs):
+        Path(launch.pack).unlink(missing_ok=True)
+    return [{"run_id": o.run_id, "status": o.status} for o in outcomes]
+
+
+def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False) -> list:
+    """Launch one Hydra job per pack with the chosen launcher; returns when all jobs have ended, with Hydra's
+    JobReturn of each (in the order of pack_list)."""
+    paths = write_packs(pack_list)
+    first = pack_list[0][0].spec
+    overrides = list(hydra_overrides)
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra/launcher=")), None)
+    if n_jobs > 1 and launcher is None:
+        launcher = "joblib"
+        overrides += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
+    local = launcher in (None, "basic", "joblib")
+    overrides += [f"name={first.name}", f"results={hydra_quote(first.config['results'])}", "hydra.sweeper.params=null",
+                  "+launch.pack=" + ",".join(hydra_quote(str(p)) for p in paths), f"+launch.force={force}"]
+    if local:  # on this machine: share its cores, and never outlive the sweep
+        overrides += [f"+launch.threads={max(1, usable_cores() // max(n_jobs, 1))}",
+                      f"+launch.parent={store.process_token()}"]
+    returns = []
+    try:
+        returns = hydra_app().hydra.multirun(config_name="config", task_function=hydra_task, overrides=overrides)
+    except Exception as exc:  # a job the scheduler killed (scancel, out of memory) ends the launcher's wait
+        log.error("the launcher stopped waiting: %s", " ".join(str(exc).split())[:300])
+    flat = [r for batch in (returns or []) for r in (batch if isinstance(batch, list) else [batch])]
+    by_pack = {str(Path(r.cfg.launch.pack)): r for r in flat}
+    return [by_pack.get(str(p)) for p in paths]

@@ -1,0 +1,207 @@
+"""Planning a sweep: expand the jobs, validate all of them, name their folders, skip the finished, estimate
+their work, and cut the pending ones into packs. Nothing here writes anything."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from ddescent import ConfigError, checkpoint, data, models, packing, store
+from ddescent.config import (compose, compose_all, expand, hydra_quote, split_overrides, take_search_path,
+                             validate)
+from ddescent.runner import resolve_device
+from ddescent.spec import RunSpec, hyperparameters
+
+GROUP_CHOICES = ("data", "model", "optim", "regularizer")
+
+
+@dataclass
+class Job:
+    """A planned run: its spec, whether it is already done (a damaged result file counts as not done), and the
+    label the sweep reports it by."""
+
+    spec: RunSpec
+    done: bool
+    label: str = ""
+    damaged: str | None = None  # what is wrong with a result file that exists but does not read back whole
+    overrides: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def flops(self) -> float:
+        """Training arithmetic of this run (see training_flops); computed once, packing asks often."""
+        return training_flops(self.spec.config)
+
+    @functools.cached_property
+    def steps(self) -> int:
+        c = self.spec.config
+        return c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
+
+    @functools.cached_property
+    def accelerator(self) -> bool:
+        """Trains on a GPU (or MPS) rather than the CPU."""
+        return resolve_device(self.spec.config["train"]["device"]).type != "cpu"
+
+
+def plan(overrides: list[str], results: str | None = None, *, memory_check: bool = True) -> list[Job]:
+    """Every job of the sweep, validated (ConfigError on the first bad one), with its run_id and status. Nothing
+    is written."""
+    root = check_results(results) if results else None
+    extra = [f"results={hydra_quote(str(root))}"] if root else []
+    overrides = take_search_path(overrides)
+    lines = expand(overrides + extra)
+    named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
+    jobs: dict[str, Job] = {}
+    fingerprints: dict[str, str | None] = {}
+    for line, cfg in zip(lines, compose_all(lines)):
+        if not named:
+            _name_after_groups(cfg, overrides)
+        config = validate(cfg)
+        config["results"] = str(check_results(config["results"]))
+        data_key = json.dumps(config["data"], sort_keys=True)
+        if data_key not in fingerprints:
+            fingerprints[data_key] = data.fingerprint(cfg.data)
+        spec = RunSpec.of(config, fingerprints[data_key])
+        if spec.run_id not in jobs:  # width=8,8 or an axis that does not change the numbers: one run
+            problem = store.check_run(store.run_path(spec.folder, spec.run_id), spec.run_id)
+            jobs[spec.run_id] = Job(spec, problem is None, damaged=None if problem in (None, "missing") else problem,
+                                    overrides=line)
+    if not jobs:
+        raise ConfigError(f"the sweep {' '.join(split_overrides(overrides)[0])} has no jobs")
+    planned = list(jobs.values())
+    if memory_check:
+        check_memory(planned)
+    _label(planned)
+    return planned
+
+
+def check_results(path: str | Path) -> Path:
+    """The results root as an absolute path that can be written (created if need be): ConfigError before any
+    work when it is a file, or not writable."""
+    root = Path(os.path.expanduser(str(path))).absolute()
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--results {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--results {path}: {existing} is not writable")
+    return root
+
+
+@functools.lru_cache(maxsize=64)
+def _preset_groups(experiment: str) -> dict[str, set[str]]:
+    """The group options a preset trains: its defaults and the choices its own sweep goes through."""
+    cfg = compose([f"experiment={experiment}"], hydra=True)
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    return {g: {cfg[g].name, *str(params.get(g, "")).split(",")} - {""} for g in GROUP_CHOICES}
+
+
+def _name_after_groups(cfg, user: list[str]) -> None:
+    """Runs of a preset with group choices it does not train (model=cnn1d on fig9_9) go to their own folder,
+    <preset>-<choices> (fig9_9-cnn1d), so that they neither share the preset's folder nor its figures."""
+    chosen = [g for g in GROUP_CHOICES if any(o.split("=", 1)[0] == g for o in user)]
+    if not chosen:
+        return
+    experiment = next((o.split("=", 1)[1] for o in user if o.startswith("experiment=")), cfg.name)
+    try:
+        preset = _preset_groups(experiment)
+    except ConfigError:
+        return
+    changed = [cfg[g].name for g in chosen if cfg[g].name not in preset[g]]
+    if changed:
+        cfg.name = "-".join([cfg.name, *changed])
+
+
+def _label(jobs: list[Job]) -> None:
+    """Each job's label: family, width, n_train, noise, λ, seed, epochs, and every other hyperparameter that
+    varies within the sweep."""
+    flat = [hyperparameters(j.spec.config) for j in jobs]
+    keys = sorted({k for f in flat for k in f})
+    varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    swapped = {k.split(".")[0] for k in varying if k.endswith(".name") and k.count(".") == 1}  # a group choice
+    shown = [k for k in varying if k.split(".")[0] not in swapped or k.count(".") == 1 and k.endswith(".name")]
+    for job, f in zip(jobs, flat):
+        job.label = job.spec.label + "".join(
+            f" {k[:-len('.name')]}={f.get(k)}" if k.split(".")[0] in swapped else f" {k}={f.get(k)}"
+            for k in shown if k != "model.name")
+
+
+def check_memory(jobs: list[Job]) -> None:
+    """Refuse a run whose parameters, gradients and optimizer state alone exceed the memory its device has."""
+    seen = set()
+    for job in jobs:
+        c = job.spec.config
+        key = (json.dumps(c["model"], sort_keys=True), json.dumps(c["data"], sort_keys=True), c["optim"]["name"])
+        if key in seen:
+            continue
+        seen.add(key)
+        n = _n_params(c)
+        slots = 4 if c["optim"]["name"] == "adam" else 3  # weights, gradients, momentum (and Adam's second moment)
+        need = n * 4 * slots
+        device = resolve_device(c["train"]["device"])
+        have = available_memory(device)
+        if have is not None and need > have:
+            raise ConfigError(f"width={c['width']:g}: a {c['model']['name']} run needs at least {need / 1e9:.3g} GB "
+                              f"({n:,} parameters x {4 * slots} bytes: weights, gradients, optimizer state), more than "
+                              f"the {have / 1e9:.3g} GB available on {device}; pass --no-memory-check to try anyway")
+
+
+def available_memory(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                info = dict(line.split(":", 1) for line in f)
+            return int(info["MemAvailable"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return None
+    return None
+
+
+def _node(d: dict):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(d)
+
+
+def _n_params(config: dict) -> int:
+    d = _node(config["data"])
+    return models.FAMILIES[config["model"]["name"]].n_params(_node(config["model"]),
+                                                            data.dataset(d).input_shape(d), data.n_classes(d))
+
+
+def training_flops(config: dict) -> float:
+    """About 6 FLOPs per parameter per training sample (forward and backward of a dense network)."""
+    return 6.0 * _n_params(config) * _n_train(config) * config["epochs"]
+
+
+def _n_train(config: dict) -> int:
+    d = _node(config["data"])
+    return config["n_train"] or data.dataset(d).pool_size(d)
+
+
+def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
+    pending = [j for j in jobs if not j.done]
+    for j in jobs:
+        state = "done   " if j.done else ("damaged" if j.damaged else "pending")
+        print(f"{j.spec.run_id}  {state}  {j.label}", file=stream)
+    flops = sum(j.flops for j in pending)
+    workers = packing.processes(pending) if pending else 1
+    print(f"{len(jobs)} jobs: {len(jobs) - len(pending)} done, {len(pending)} pending in "
+          f"{len(packs(pending, workers)) if pending else 0} packs; about {flops / 1e12:.2f} TFLOP of training "
+          "arithmetic pending", file=stream)
+
+
+def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
+    """The pending jobs cut into packs (see ddescent.packing), keeping the runs of a checkpoint together."""
+    together = [runs for folder in {j.spec.folder for j in jobs} for runs in checkpoint.pending_groups(folder)]
+    return packing.group(jobs, packing.processes(jobs, workers), together)
