@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ddescent import data, models, optim, regularizers, tracking
+from ddescent import accel, data, models, optim, regularizers, tracking
 from ddescent.checks import (BOOL, NONNEG_INT, OPTIONAL_POSITIVE_INT, POSITIVE_INT, RATE, ConfigError, Rule,
                              number, one_of)
 from ddescent.spec import MIRRORS, lookup
@@ -42,6 +42,9 @@ RULES: dict[str, Rule] = {
     "train.threshold_eps": RATE,
     "train.checkpoint_every": NONNEG_INT,
     "train.keep_checkpoints": BOOL,
+    "train.precision": one_of(*accel.PRECISIONS),
+    "train.compile": one_of(*accel.COMPILE_MODES),
+    "train.channels_last": BOOL,
     "train.device": Rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
                          "auto, cpu, mps, cuda or cuda:N"),
     "progress": one_of("auto", "on", "off", True, False),
@@ -261,6 +264,9 @@ def validate(cfg: DictConfig) -> dict:
         raise ConfigError(f"train.patience={plain.train.patience}: early stopping needs a validation split; "
                           "set val_fraction > 0 (e.g. val_fraction=0.1) or train.patience=0")
     _check_device(plain.train.device)
+    accel.check(plain.train.precision, plain.train.compile, accel.resolve_device(plain.train.device),
+                schedule=plain.optim.get("schedule", "constant") != "constant" or bool(plain.optim.get("warmup_steps")),
+                penalty=plain.regularizer.name != "none" and bool(plain.regularizer.strength))
     data.check(plain.data)  # dataset roots and content, n_train against the pool size
     models.check(plain.model)
     # a family may refuse a shape it cannot take (a linear model wider than its input)

@@ -47,9 +47,10 @@ class Single(nn.Module):
         return self.model(x[0]).unsqueeze(0)
 
 
-def packable(spec: RunSpec) -> bool:
+def packable(spec: RunSpec, accelerator: bool = False) -> bool:
     config = spec.config
-    return (models.FAMILIES[config["model"]["name"]].pack is not None
+    family = models.FAMILIES[config["model"]["name"]]
+    return (family.pack is not None and (family.pack_on_cpu or accelerator)
             and regularizers.REGULARIZERS[config["regularizer"]["name"]].PACKABLE)
 
 
@@ -64,8 +65,9 @@ def key(spec: RunSpec) -> str:
 
 
 def batched(family: models.Family, members: list[nn.Module]) -> nn.Module:
-    """The members as one batched net: the family's pack, or a single model behind the same interface."""
-    if family.pack is not None:
+    """The members as one batched net: the family's pack, or a single model behind the same interface (a family
+    whose pack pays only on a GPU trains a lone run as the plain model)."""
+    if family.pack is not None and (len(members) > 1 or family.pack_on_cpu):
         return family.pack(members)
     if len(members) != 1:
         raise ValueError(f"model={family.name} cannot train {len(members)} runs together")
@@ -88,7 +90,7 @@ def group(jobs: list, workers: int, together: list[list[str]] = ()) -> list[list
     for job in jobs:
         if job.spec.run_id in taken:
             continue
-        if packable(job.spec):
+        if packable(job.spec, job.accelerator):
             groups.setdefault(key(job.spec), []).append(job)
         else:
             alone.append([job])

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from ddescent import ConfigError, checkpoint, data, models, packing, store
 from ddescent.config import (compose, compose_all, expand, hydra_quote, split_overrides, take_search_path,
                              validate)
-from ddescent.runner import resolve_device
+from ddescent.accel import resolve_device
 from ddescent.spec import RunSpec, hyperparameters
 
 GROUP_CHOICES = ("data", "model", "optim", "regularizer")

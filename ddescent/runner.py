@@ -28,7 +28,8 @@ import torch
 
 import ddescent
 from ddescent import data as datasets
-from ddescent import models, packing, regularizers, store, tracking
+from ddescent import accel, models, packing, regularizers, store, tracking
+from ddescent.accel import resolve_device
 from ddescent.checkpoint import Checkpoint, Interrupted
 from ddescent.history import History
 from ddescent.optim import make_optimizer, make_schedule
@@ -51,16 +52,6 @@ class Outcome:
     seconds: float = 0.0
     final: dict = field(default_factory=dict)  # train_error, test_error of the last evaluation
     note: str = ""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def execute(specs: list[RunSpec], events: Events | None = None, force: bool = False) -> list[Outcome]:
@@ -141,14 +132,23 @@ def _epochs(cfg, data) -> int:
 
 def _fit(family: models.Family, specs: list[RunSpec], members: list, data, device, events: Events) -> list[History]:
     first = specs[0].cfg
+    with accel.precision_context(first.train.precision, device):
+        return _fit_at_precision(family, specs, members, data, device, events)
+
+
+def _fit_at_precision(family, specs, members, data, device, events: Events) -> list[History]:
+    first = specs[0].cfg
     net = packing.batched(family, members).to(device)
+    if first.train.get("channels_last"):
+        accel.channels_last(net, data.x_train[:1].unsqueeze(0))
     regularizer = regularizers.build(first.regularizer).to(device)
     optimizer = make_optimizer([{"params": list(net.parameters())}] + regularizer.param_groups(first.optim.lr),
                                first.optim)
     penalty = regularizers.Penalty(regularizer, regularizer.regularized(net), first.regularizer, len(data.y_train))
     step = Step(net, optimizer, make_schedule(optimizer, first.optim), penalty,
                 float(first.train.get("label_smoothing", 0.0)),
-                class_per_sample=data.y_train.dim() == 1 and not data.regression)
+                class_per_sample=data.y_train.dim() == 1 and not data.regression,
+                precision=first.train.precision, compile=first.train.compile)
     epochs = _epochs(first, data)
     ids = [s.run_id for s in specs]
 
@@ -196,6 +196,8 @@ def records(spec: RunSpec, member: torch.nn.Module, data, history: History, devi
         "ddescent_version": ddescent.__version__,
         "torch_version": torch.__version__,
         "device": str(device),
+        "precision": cfg.train.get("precision", "fp32"),
+        "compile": cfg.train.get("compile", "none"),
         "data_fingerprint": spec.fingerprint,
         **provenance(),
         "started_at": started,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,18 +38,13 @@ NUMBERS = ("epoch", "step", "train_error", "train_loss", "test_error", "test_los
 def family_numbers(root: Path) -> dict[str, dict]:
     from fake_data import write_all
 
-    from ddescent import store
+    import ddescent
 
     write_all(root / "data")
-    env = {**os.environ, "DDESCENT_DATA": str(root / "data"), "XDG_CACHE_HOME": str(root / "cache")}
+    os.environ["DDESCENT_DATA"] = str(root / "data")
     out = {}
     for name, overrides in RUNS.items():
-        results = root / "results" / name
-        r = subprocess.run([sys.executable, "-m", "ddescent", "run", *overrides, "--results", str(results)],
-                           capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            raise RuntimeError(f"{name}: {r.stderr}")
-        df = store.load(results).sort_values("epoch")
+        df = ddescent.run(overrides, root / "results" / name).sort_values("epoch")
         extra = sorted(c for c in df.columns if c.startswith("quantized_") and df[c].dtype.kind == "f")
         out[name] = {"run_id": df["run_id"].iloc[0],
                      **{c: [float(v) for v in df[c]] for c in NUMBERS + tuple(extra)}}
@@ -59,4 +53,5 @@ def family_numbers(root: Path) -> dict[str, dict]:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
         print(json.dumps(family_numbers(Path(tmp)), indent=1, sort_keys=True))

@@ -26,6 +26,9 @@ class Family:
                                                                  may differ) as one batched net [G, B, ...] ->
                                                                  [G, B, ..., classes] that trains each member exactly
                                                                  as alone; such runs can share one computation
+    pack_on_cpu                                                  False where packing pays only on a GPU (grouped
+                                                                 convolutions are slow on a CPU: measured in
+                                                                 scripts/measure_pack_costs.py)
     solve(model, data, cfg) -> [row]                             optional: closed-form solvers, for the
     closed_form                                                  `model.solver` values listed here; rows are the
                                                                  run's evaluation points (epoch, step, *_error,
@@ -38,6 +41,7 @@ class Family:
     check: Callable | None = None
     rules: dict[str, Rule] = field(default_factory=dict)
     pack: Callable[[list[nn.Module]], nn.Module] | None = None
+    pack_on_cpu: bool = True
     solve: Callable | None = None
     closed_form: tuple[str, ...] = ()
 

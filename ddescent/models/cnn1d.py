@@ -13,6 +13,7 @@ from torch import nn
 
 from ddescent.checks import POSITIVE_INT, ConfigError
 from ddescent.models.base import Family, init_default
+from ddescent.models.packed_conv import pack
 
 RULES = {"model.width": POSITIVE_INT}
 
@@ -68,4 +69,4 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(CNN1d(c_in, length, int(cfg.width), n_classes), generator)
 
 
-FAMILY = Family("cnn1d", build, n_params, check, RULES)
+FAMILY = Family("cnn1d", build, n_params, check, RULES, pack=pack, pack_on_cpu=False)

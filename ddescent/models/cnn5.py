@@ -14,6 +14,7 @@ from torch import nn
 
 from ddescent.checks import POSITIVE_INT, ConfigError
 from ddescent.models.base import Family, init_default
+from ddescent.models.packed_conv import pack
 
 RULES = {"model.width": POSITIVE_INT}
 
@@ -56,4 +57,4 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(nn.Sequential(*layers), generator)
 
 
-FAMILY = Family("cnn5", build, n_params, check, RULES)
+FAMILY = Family("cnn5", build, n_params, check, RULES, pack=pack, pack_on_cpu=False)
