@@ -16,6 +16,7 @@ import torch
 from ddescent import checkpoint, packing, store
 from ddescent.config import hydra_app, hydra_quote
 from ddescent.planner import Job
+from ddescent.report import Reporter
 from ddescent.runner import Outcome, execute
 from ddescent.spec import RunSpec
 from ddescent.workers import Pool, Task, die_with_process, usable_cores
@@ -128,8 +129,6 @@ def hydra_task(cfg) -> list[dict]:
     """The task function Hydra launches: one pack, from its file. Module-level so launchers can pickle it.
     Raises when a run fails, so that Hydra records the job as failed. Under SLURM a preempted job checkpoints,
     then is requeued (by submitit for its own signal, by SLURM otherwise) and resumes from there."""
-    from ddescent.report import Reporter
-
     launch = cfg.launch
     if launch.get("parent"):  # a joblib worker of a local sweep: it must not outlive the sweep
         die_with_process(str(launch.parent))

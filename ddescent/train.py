@@ -13,21 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 from torch import nn
 
 from ddescent.batches import Batches
 from ddescent.checkpoint import Checkpoint
 from ddescent.data import Data
-from ddescent.history import History, Recorder
+from ddescent.history import History, Recorder, eval_epochs
 from ddescent.step import Step
 from ddescent.stopping import EarlyStopping
-
-
-def eval_epochs(epochs: int, n_points: int) -> list[int]:
-    """Log-spaced evaluation epochs, plus epoch 0 (initialisation) and the last epoch."""
-    grid = np.round(np.geomspace(1, epochs, max(n_points, 1))).astype(int)
-    return sorted({0, epochs, *grid.tolist()})
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 from conftest import plan
 from ddescent.runner import execute
-from ddescent.train import eval_epochs
+from ddescent.history import eval_epochs
 
 
 def test_eval_epochs_are_log_spaced_with_ends():

@@ -13,7 +13,7 @@ from torch import nn
 
 from ddescent.checks import POSITIVE_INT, ConfigError
 from ddescent.models.base import Family, init_default
-from ddescent.models.packed_conv import pack
+from ddescent.models.packed_conv import checked, pack
 
 RULES = {"model.width": POSITIVE_INT}
 
@@ -50,6 +50,7 @@ def check(cfg) -> None:
         raise ConfigError(f"model.width={cfg.width}: the cnn1d's width must be a whole number of channels")
 
 
+@checked(reshapes_signal=True)
 class CNN1d(nn.Module):
     def __init__(self, c_in: int, length: int, c: int, n_classes: int):
         super().__init__()

@@ -60,13 +60,16 @@ CHANNELWISE = (nn.Sequential, nn.ReLU, nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMa
                nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.Flatten, nn.Identity)
 
 
-def _families() -> tuple[type, ...]:
-    """The families' own containers, each listed after its forward was checked against the argument above
-    (imported here, not at the top, so that the family modules can import `pack` from this one)."""
-    from ddescent.models.cnn1d import CNN1d
-    from ddescent.models.resnet18 import PreActBlock, PreActResNet18
+# The families' own containers, registered by their modules (`@checked()`) once their forward was checked against
+# the argument above: class -> whether its forward reshapes each sample to [c_in, L] (a 1-D signal, `c_in`).
+CHECKED: dict[type, bool] = {}
 
-    return PreActBlock, PreActResNet18, CNN1d
+
+def checked(reshapes_signal: bool = False):
+    def register(cls: type) -> type:
+        CHECKED[cls] = reshapes_signal
+        return cls
+    return register
 
 
 class PackedLinear(nn.Module):
@@ -134,9 +137,8 @@ class PackedConvNet(nn.Module):
 
     def __init__(self, models: list[nn.Module]):
         super().__init__()
-        block, resnet, cnn1d = _families()
         first = models[0]
-        if type(first) not in (nn.Sequential, resnet, cnn1d):
+        if type(first) is not nn.Sequential and type(first) not in CHECKED:
             raise ValueError(f"packed_conv packs cnn5, resnet18 and cnn1d networks, not {type(first).__name__}")
         names = [[(n, type(m)) for n, m in model.named_modules()] for model in models]
         if any(ns != names[0] for ns in names):
@@ -145,7 +147,7 @@ class PackedConvNet(nn.Module):
         if len(linears) != 1:
             raise ValueError("packed networks end in one linear head")
         for n, m in first.named_modules():
-            if not isinstance(m, CONVS + NORMS + (nn.Linear,) + CHANNELWISE + (block, resnet, cnn1d)):
+            if not isinstance(m, CONVS + NORMS + (nn.Linear,) + CHANNELWISE + tuple(CHECKED)):
                 raise ValueError(f"packed_conv cannot pack {n} ({type(m).__name__}): it may mix channels")
         self.G = len(models)
         self.head_name = linears[0]
@@ -174,9 +176,10 @@ class PackedConvNet(nn.Module):
             self.leaf_types[name] = kind
             parent, _, attr = name.rpartition(".")
             setattr(self.body.get_submodule(parent) if parent else self.body, attr, new)
-        if isinstance(self.body, cnn1d):
+        signal = CHECKED.get(type(self.body), False)
+        if signal:
             self.body.c_in *= self.G  # its forward reshapes to [B, c_in, L]: here G members' channels
-        self.c_in = self.body.c_in // self.G if isinstance(self.body, cnn1d) else None
+        self.c_in = self.body.c_in // self.G if signal else None
         self.memory_format = torch.contiguous_format  # accel.channels_last switches the input layout too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

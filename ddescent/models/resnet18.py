@@ -13,7 +13,7 @@ from torch import nn
 
 from ddescent.checks import POSITIVE_INT, ConfigError
 from ddescent.models.base import Family, init_default
-from ddescent.models.packed_conv import pack
+from ddescent.models.packed_conv import checked, pack
 
 RULES = {"model.width": POSITIVE_INT}
 
@@ -48,6 +48,7 @@ def check(cfg) -> None:
         raise ConfigError(f"model.width={cfg.width}: the resnet18's width must be a whole number of channels")
 
 
+@checked()
 class PreActBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
@@ -66,6 +67,7 @@ class PreActBlock(nn.Module):
         return out + skip
 
 
+@checked()
 class PreActResNet18(nn.Module):
     def __init__(self, c_in: int, k: int, n_classes: int):
         super().__init__()
