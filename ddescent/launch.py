@@ -19,7 +19,8 @@ from ddescent.planner import Job
 from ddescent.report import Reporter
 from ddescent.runner import Outcome, execute
 from ddescent.spec import RunSpec
-from ddescent.workers import Pool, Task, die_with_process, usable_cores
+from ddescent.machine import usable_cores
+from ddescent.workers import Pool, Task, die_with_process
 
 log = logging.getLogger("ddescent")
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ddescent import models, regularizers
 from ddescent.spec import RunSpec
-from ddescent.workers import usable_cores
+from ddescent.machine import usable_cores
 
 PACK_MAX = 64
 COSTS_FILE = Path(__file__).with_name("pack_costs.json")

@@ -18,6 +18,7 @@ from ddescent import ConfigError, checkpoint, data, models, packing, store
 from ddescent.config import (compose, compose_all, expand, hydra_quote, split_overrides, take_search_path,
                              validate)
 from ddescent.accel import resolve_device
+from ddescent.machine import available_memory_bytes
 from ddescent.spec import RunSpec, hyperparameters
 
 GROUP_CHOICES = ("data", "model", "optim", "regularizer")
@@ -158,12 +159,7 @@ def available_memory(device: torch.device) -> int | None:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as f:
-                info = dict(line.split(":", 1) for line in f)
-            return int(info["MemAvailable"].split()[0]) * 1024
-        except (OSError, KeyError, ValueError):
-            return None
+        return available_memory_bytes()
     return None
 
 
@@ -189,7 +185,8 @@ def _n_train(config: dict) -> int:
     return config["n_train"] or data.dataset(d).pool_size(d)
 
 
-def show_plan(jobs: list[Job], stream=sys.stdout) -> None:
+def show_plan(jobs: list[Job], stream=None) -> None:
+    stream = stream or sys.stdout
     pending = [j for j in jobs if not j.done]
     for j in jobs:
         state = "done   " if j.done else ("damaged" if j.damaged else "pending")

@@ -19,7 +19,19 @@ log = logging.getLogger("ddescent")
 QUIET, NORMAL, VERBOSE = logging.ERROR, logging.INFO, logging.DEBUG
 
 
-class _TqdmHandler(logging.StreamHandler):
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a line is logged (a notebook or a test may swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _TqdmHandler(_Stderr):
     """Log lines written around the bars instead of through them."""
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -29,11 +41,10 @@ class _TqdmHandler(logging.StreamHandler):
             self.handleError(record)
 
 
-def setup_logging(level: int = NORMAL, stream=None) -> None:
+def setup_logging(level: int = NORMAL) -> None:
     """The `ddescent` logger writes to stderr: bare messages on a terminal, time-stamped lines in a log file."""
-    stream = stream or sys.stderr
-    terminal = stream.isatty()
-    handler = _TqdmHandler(stream) if terminal else logging.StreamHandler(stream)
+    terminal = sys.stderr.isatty()
+    handler = _TqdmHandler() if terminal else _Stderr()
     handler.setFormatter(logging.Formatter("%(message)s" if terminal else "%(asctime)s %(message)s",
                                            "%Y-%m-%d %H:%M:%S"))
     log.handlers[:] = [handler]

@@ -25,20 +25,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
+from ddescent.machine import usable_cores
+
 log = logging.getLogger("ddescent")
 
 PRELOAD = ["ddescent.runner"]  # torch, the models, the data and the store
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: a SLURM job's allocation (SLURM_CPUS_PER_TASK), else its CPU affinity
-    (taskset, cgroups), else the machine's."""
-    allocated = os.environ.get("SLURM_CPUS_PER_TASK", "")
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        affinity = os.cpu_count() or 1
-    return min(int(allocated), affinity) if allocated.isdigit() and int(allocated) > 0 else affinity
 
 
 def _context():

@@ -21,10 +21,42 @@ def tiny(data_cache):
     return list(TINY)
 
 
-def cli(*args, cwd=None, env=None):
-    """Run the installed command as a user would: real exit code, real stderr."""
-    return subprocess.run([sys.executable, "-m", "ddescent", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=600)
+def cli(*args, cwd=None, env=None, process=False):
+    """Run the `ddescent` command as a user would and return its exit code, stdout and stderr.
+
+    By default in this process (typer's CliRunner, with this process's argv, environment and working directory
+    set for the call): the command is the same code, without the seconds of a new interpreter importing torch.
+    `process=True` runs a real `python -m ddescent` (for signals, launchers and anything process-wide)."""
+    if process:
+        return subprocess.run([sys.executable, "-m", "ddescent", *args], capture_output=True, text=True, cwd=cwd,
+                              env={**os.environ, **(env or {})}, timeout=600)
+    import logging
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from ddescent.cli import app
+
+    saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
+    os.environ.update(env or {})
+    sys.argv = ["ddescent", *args]
+    loggers = [logging.getLogger("ddescent"), logging.getLogger()]
+    handlers = [list(logger.handlers) for logger in loggers]  # a call may set up logging on CliRunner's streams
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner().invoke(app, list(args), catch_exceptions=True)
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for logger, saved in zip(loggers, handlers):
+            logger.handlers[:] = saved
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))  # what the interpreter would print
+    return subprocess.CompletedProcess(["ddescent", *args], result.exit_code, result.stdout, stderr)
 
 
 def plan(overrides, results):

@@ -317,6 +317,9 @@ def test_wandb_offline_runs_open_side_by_side(tmp_path, monkeypatch):
     for rid in ids:  # the run's name and its metrics are in exactly one run file
         assert sum(rid.encode() in b and b"train_error" in b for b in blobs) == 1
     assert all(logger.impl is None for logger in loggers)
+    import wandb
+
+    wandb.teardown()  # its service and threads end here, not in the middle of later tests
 
 
 # ----------------------------------------------------------------------------- failures
