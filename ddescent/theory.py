@@ -1,4 +1,4 @@
-"""Theory of the linear teacher-student (ddescent.data.teacher_student, ddescent.models.linear), in numpy.
+"""Theory of the linear teacher-student (ddescent.data.teacher_student, ddescent.models.linear), computed in numpy.
 
 Risk convention (the same as the linear family's records): the risk of a student v on the first p input
 coordinates is the expected squared error on a fresh sample, target noise included,
@@ -26,6 +26,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
+
+from ddescent import ConfigError
+from ddescent.data import load as load_data
+from ddescent.data import teacher_student
+from ddescent.history import eval_epochs
 
 # ----------------------------------------------------------------------------- closed forms
 
@@ -124,12 +130,10 @@ def expected_gd_risk(w, scales, sigma, n, p, steps, draws, seed=0, **gd):
     """Monte Carlo estimate of E_train R(v_t): the mean, and its standard error, over `draws` fresh training
     sets of n samples (x = F z, y = z^T w + sigma eps; teacher fixed) of the risk of the GD iterate at each step
     (gd_path's keyword arguments; lr=None picks each draw's own 1/lambda_max, as a run does). Seeded."""
-    from ddescent.data.teacher_student import draw
-
     rng = np.random.default_rng(seed)
     curves = np.empty((draws, len(steps)))
     for k in range(draws):
-        x, y = draw(np.asarray(w, float), np.asarray(scales, float), sigma, n, rng)
+        x, y = teacher_student.draw(np.asarray(w, float), np.asarray(scales, float), sigma, n, rng)
         v, _ = gd_path(x[:, :p], y, steps, **gd)
         curves[k] = risk(v, w, scales, sigma)
     return curves.mean(0), curves.std(0, ddof=1) / np.sqrt(draws) if draws > 1 else np.full(len(steps), np.nan)
@@ -140,8 +144,6 @@ def expected_gd_risk(w, scales, sigma, n, p, steps, draws, seed=0, **gd):
 
 def _teachers(configs) -> list[tuple[dict, np.ndarray]]:
     """(config, teacher) for each distinct teacher among the configs (one per data seed or teacher seed)."""
-    from ddescent.data import teacher_student
-
     configs = [configs] if isinstance(configs, Mapping) else list(configs)
     seen = {}
     for c in configs:
@@ -161,8 +163,6 @@ def _same(pairs, key: str) -> int:
 
 
 def _isotropic_min_norm(config, w, p, n) -> np.ndarray:
-    from ddescent.data import teacher_student
-
     d = config["data"]
     f = teacher_student.scales(d)
     p = np.asarray(p)
@@ -198,27 +198,47 @@ def samplewise(configs, n_train=None) -> pd.DataFrame:
     return pd.DataFrame({"n_train": ns, "test_error": curve, "test_loss": curve / 2})
 
 
-def gd_settings(config) -> dict:
-    """gd_path's keyword arguments for a run of model=linear, solver gd (see ddescent.models.linear)."""
-    from ddescent.data import teacher_student
-    from ddescent.models import linear
+def gd_kwargs(cfg, blocks, n_train: int) -> dict:
+    """gd_path's keyword arguments for a run of model=linear (solver gd): step size (optim.lr, null for
+    1/lambda_max), momentum, nesterov, decay (optim.weight_decay, plus lambda / n_train with regularizer=l2, the
+    tool's per-sample convention) and the per-coordinate step multipliers of model.block_lr over the first p
+    coordinates of the data's [size, scale] blocks (None: these data have no blocks)."""
+    optim, model, reg = cfg["optim"], cfg["model"], cfg["regularizer"]
+    p = int(model["width"])
+    decay = float(optim.get("weight_decay") or 0.0)
+    if reg["name"] == "l2":
+        decay += float(reg["strength"]) / n_train
+    block_lr = model.get("block_lr")
+    precond = None
+    if block_lr is not None:
+        if blocks is None:
+            raise ConfigError("model.block_lr: these data have no blocks (no data.truth); set model.block_lr=null")
+        sizes = [int(size) for size, _ in blocks]
+        f = np.repeat([float(scale) for _, scale in blocks], sizes)[:p]
+        if block_lr == "equalize":
+            precond = (f.max() / f) ** 2
+        elif len(block_lr) != len(sizes):
+            raise ConfigError(f"model.block_lr={list(block_lr)}: the data have {len(sizes)} blocks "
+                              f"(sizes {sizes}); give one multiplier per block")
+        else:
+            precond = np.repeat(np.asarray(list(block_lr), dtype=np.float64), sizes)[:p]
+    lr = optim.get("lr")
+    return {"lr": None if lr is None else float(lr), "momentum": float(optim.get("momentum") or 0.0),
+            "nesterov": bool(optim.get("nesterov") or False), "decay": decay, "precond": precond}
 
+
+def eval_steps(cfg) -> list[int]:
+    """The steps a gd run evaluates at: log-spaced 0 .. T (T = train.steps, else epochs), as the training loop
+    spaces its evaluation epochs."""
+    train = cfg["train"]
+    return eval_epochs(int(train.get("steps") or train["epochs"]), int(train["eval_points"]))
+
+
+def gd_settings(config) -> dict:
+    """gd_kwargs for a stored run config of the teacher-student."""
     d = config["data"]
     n = config.get("n_train") or d["pool_size"] - int(round(d.get("val_fraction", 0.0) * d["pool_size"]))
-    return linear.gd_settings(config, teacher_student.blocks(d), int(n))
-
-
-def _scales(config) -> np.ndarray:
-    from ddescent.data import teacher_student
-
-    return teacher_student.scales(config["data"])
-
-
-def eval_steps(config) -> list[int]:
-    """The steps a gd run evaluates at (log-spaced, with 0 and the last)."""
-    from ddescent.models import linear
-
-    return linear.eval_steps(config)
+    return gd_kwargs(config, teacher_student.blocks(d), int(n))
 
 
 def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame:
@@ -228,18 +248,14 @@ def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame
     recorded test_error, to rounding). draws > 0: a Monte Carlo estimate of the expectation over training sets
     of n_train samples for the run's teacher, with `test_error_se`, its standard error. Columns: step,
     test_error (sigma^2 included), test_loss (half)."""
-    from omegaconf import OmegaConf
-
     (c, w), = _teachers(config)
     steps = eval_steps(config) if steps is None else list(steps)
-    f, sigma, p = _scales(config), float(config["data"]["noise"]), int(config["width"])
+    f, sigma, p = teacher_student.scales(config["data"]), float(config["data"]["noise"]), int(config["width"])
     gd = gd_settings(config)
     if draws:
         mean, se = expected_gd_risk(w, f, sigma, int(config["n_train"]), p, steps, draws, seed, **gd)
         return pd.DataFrame({"step": steps, "test_error": mean, "test_loss": mean / 2, "test_error_se": se})
-    from ddescent.data import load
-
-    data = load(OmegaConf.create(config["data"]))
+    data = load_data(OmegaConf.create(config["data"]))
     x = data.x_train.double().cpu().numpy()[:, :p]
     v, _ = gd_path(x, data.y_train.double().cpu().numpy(), steps, **gd)
     r = risk(v, w, f, sigma)

@@ -114,7 +114,7 @@ def test_ridge_solves_its_normal_equations_with_lambda_as_reg_strength():
     ref32 = np.linalg.solve(x32.T @ x32 + lam * np.eye(20), x32.T @ y32)
     np.testing.assert_allclose(model.weight.detach().numpy(), ref32, rtol=1e-5)
     # gd with the l2 regularizer minimises the same objective, divided by n: it tends to the same point
-    v, _ = theory.gd_path(x32, y32, [10 ** 6], **linear.gd_settings(run_cfg(width=20, lam=lam), None, len(y)))
+    v, _ = theory.gd_path(x32, y32, [10 ** 6], **theory.gd_kwargs(run_cfg(width=20, lam=lam), None, len(y)))
     np.testing.assert_allclose(v[0], ref32, rtol=1e-7)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ddescent import ConfigError
 from ddescent.checks import NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, Rule
+from ddescent.data.base import Pool
 
 N_CLASSES = 1  # regression: one real-valued output
 TEACHER_STREAM, POOL_STREAM, TEST_STREAM = 10, 11, 12  # distinct from load's subsampling and noise streams
@@ -121,8 +122,6 @@ def draw(w: np.ndarray, f: np.ndarray, sigma: float, n: int, rng: np.random.Gene
 
 
 def load(cfg):
-    from ddescent.data import Pool
-
     check(cfg)
     a = _generate(int(cfg.dim), tuple(map(tuple, blocks(cfg))), float(cfg.noise), int(cfg.pool_size),
                   int(cfg.test_size), int(cfg.data_seed), cfg.get("teacher_seed"))

@@ -9,7 +9,7 @@ Solvers (`model.solver`), all closed forms:
            the same lambda as random_features' ridge and the l2 regularizer); lambda = 0 is lstsq. One row.
     gd     full-batch gradient descent from v = 0 on (1/2n)||X v - y||^2, evaluated at log-spaced steps 0 .. T
            (T = train.steps, else epochs: a full batch makes an epoch one step; train.eval_points points, 0 and
-           T always included), each in closed form (ddescent.theory.gd_path), so 10^5 steps cost milliseconds.
+           T always included), each in closed form (ddescent.theory.gd_path, settings from theory.gd_kwargs), so 10^5 steps cost milliseconds.
            It is torch's SGD on the whole training set: step optim.lr (null: 1 / lambda_max of the iteration's
            Hessian, X^T X / n preconditioned), optim.momentum / nesterov / weight_decay as torch applies them;
            regularizer=l2 adds (lambda / 2n)||v||^2 (ddescent's per-sample convention). train.batch_size is not
@@ -34,7 +34,7 @@ from torch import nn
 
 from ddescent import ConfigError
 from ddescent.checks import POSITIVE_INT, Rule, number, one_of
-from ddescent.theory import gd_path, risk
+from ddescent.theory import eval_steps, gd_kwargs, gd_path, risk
 
 SOLVERS = ("gd", "lstsq", "ridge")
 CLOSED_FORM = SOLVERS  # every solver: the training loop is never used
@@ -134,43 +134,6 @@ def gd_steps(x, y, steps, lr, momentum=0.0, nesterov=False, decay=0.0, precond=N
     return np.stack([out[int(t)] for t in steps])
 
 
-def eval_steps(cfg) -> list[int]:
-    """Log-spaced evaluation steps 0 .. T (T = train.steps, else epochs), as the training loop spaces epochs."""
-    from ddescent.train import eval_epochs
-
-    train = cfg["train"]
-    total = train.get("steps") or train["epochs"]
-    return eval_epochs(int(total), int(train["eval_points"]))
-
-
-def gd_settings(cfg, blocks, n_train: int) -> dict:
-    """gd_path's keyword arguments for a run: step size, momentum, decay (optim.weight_decay, plus lambda / n_train
-    with regularizer=l2) and the per-coordinate step multipliers of model.block_lr over the first p coordinates
-    of the data's [size, scale] blocks."""
-    optim, model, reg = cfg["optim"], cfg["model"], cfg["regularizer"]
-    p = int(model["width"])
-    decay = float(optim.get("weight_decay") or 0.0)
-    if reg["name"] == "l2":
-        decay += float(reg["strength"]) / n_train
-    block_lr = model.get("block_lr")
-    precond = None
-    if block_lr is not None:
-        if blocks is None:
-            raise ConfigError("model.block_lr: these data have no blocks (no data.truth); set model.block_lr=null")
-        sizes = [int(size) for size, _ in blocks]
-        f = np.repeat([float(scale) for _, scale in blocks], sizes)[:p]
-        if block_lr == "equalize":
-            precond = (f.max() / f) ** 2
-        elif len(block_lr) != len(sizes):
-            raise ConfigError(f"model.block_lr={list(block_lr)}: the data have {len(sizes)} blocks "
-                              f"(sizes {sizes}); give one multiplier per block")
-        else:
-            precond = np.repeat(np.asarray(list(block_lr), dtype=np.float64), sizes)[:p]
-    lr = optim.get("lr")
-    return {"lr": None if lr is None else float(lr), "momentum": float(optim.get("momentum") or 0.0),
-            "nesterov": bool(optim.get("nesterov") or False), "decay": decay, "precond": precond}
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
@@ -182,7 +145,7 @@ def solve(model: Linear, data, cfg) -> list[dict]:
     truth = data.truth
     if solver == "gd":
         steps = eval_steps(cfg)
-        settings = gd_settings(cfg, None if truth is None else truth["blocks"], len(y))
+        settings = gd_kwargs(cfg, None if truth is None else truth["blocks"], len(y))
         vs, _ = gd_path(x, y, steps, **settings)
     else:
         steps = [1]
