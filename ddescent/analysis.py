@@ -3,13 +3,18 @@ model complexity, early stopping by the validation split, and which figures a ta
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
+
+from ddescent import theory
 
 # Runs that differ only in size and seed belong to one curve. These columns split the figures into panels; any
 # other hyperparameter that varies among the runs (see `variants`) gives a curve of its own within a panel.
 CONDITION = ["experiment", "dataset", "model", "optimizer", "regularizer", "reg_strength", "label_noise", "n_train"]
-REPLICATES = ("seed",)  # what the bands of a curve run over: only seeds
+REPLICATES = ("seed", "data_seed")  # what the bands of a curve run over: seeds only (of the model, of the data)
 
 # Every figure `plots.DRAW` knows, in the order `ddescent figures` draws them.
 FIGURES = ("9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws")
@@ -113,8 +118,7 @@ def identity_columns(df: pd.DataFrame) -> list[str]:
 def varying(df: pd.DataFrame, exclude=()) -> list[str]:
     """Identity columns with more than one value among the runs of `df` (lists compared as text)."""
     runs = df.drop_duplicates("run_id") if "run_id" in df else df
-    return [c for c in identity_columns(runs) if c not in exclude
-            and runs[c].astype(str).nunique(dropna=False) > 1]
+    return [c for c in identity_columns(runs) if c not in exclude and runs[c].map(show).nunique() > 1]
 
 
 def _short(columns: list[str]) -> dict[str, str]:
@@ -132,79 +136,162 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
         return [("", df)]
     names = _short(keys)
     out = []
-    for values, rows in df.groupby([df[k].astype(str) for k in keys], sort=True, dropna=False):
+    for values, rows in df.groupby([df[k].map(show) for k in keys], sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         out.append((", ".join(f"{names[k]}={v}" for k, v in zip(keys, values)), rows))
     return out
 
 
-# What counts as a rise and as a second descent (relative to the peak): a second descent must fall at least
-# 15% below the peak; below the first minimum it is a full double descent, above it a partial one.
-RISE, SECOND_DESCENT = 0.05, 0.15
+def show(value) -> str:
+    """A hyperparameter as the config writes it (a missing one, NaN in a table, is null)."""
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return "null"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def curve_shape(x, y) -> dict | None:
-    """The double-descent shape of a curve y(x) (x ascending): its first minimum, the peak after it and the
-    minimum after that, chosen to make the rise-then-fall as clear as possible. None for fewer than 3 points.
+# ----------------------------------------------------------------------------- the shape of a curve
+# A double descent is a bump: a point higher than the lowest point before it and the lowest point after it. Of all
+# points, the peak is the one whose bump is most prominent, min(peak / first minimum, peak / second minimum); the
+# first and second minima are the lowest points before and after it. A curve whose most prominent bump is below
+# `min_prominence` (a flat curve, a U, noise) has no peak. Non-finite points (a diverged run) are left out.
+# Model-wise (x = width), epoch-wise (x = epoch or step) and lambda-wise (x = 1/lambda) curves are read alike.
+SECOND_DESCENT = 0.15  # a second descent falls at least this far below its peak
 
-    kind: "double descent" (falls, rises >= 5%, falls >= 15% below the peak and below the first minimum),
-    "partial second descent" (the same, ending above the first minimum), "no second descent" (falls, then rises
-    >= 5% and stays within 15% of its peak), "descent" (no rise of 5%), "rise" (its minimum is its first point
-    and it rises >= 5%)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(y) < 3:
-        return None
-    best = None
-    for p in range(1, len(y)):
-        i1 = int(np.argmin(y[:p]))
-        if y[p] < (1 + RISE) * y[i1]:
-            continue
-        i2 = p + 1 + int(np.argmin(y[p + 1:])) if p + 1 < len(y) else p
-        fall = (y[p] - y[i2]) / y[p] if y[p] > 0 else 0.0
-        if best is None or fall > best[0] or (fall == best[0] and y[p] > y[best[2]]):
-            best = (fall, i1, p, i2)
-    out = lambda kind, i1=None, p=None, i2=None: {  # noqa: E731
-        "kind": kind, **({"first_min": y[i1], "first_min_at": x[i1]} if i1 is not None else {}),
-        **({"peak": y[p], "peak_at": x[p]} if p is not None else {}),
-        **({"second_min": y[i2], "second_min_at": x[i2]} if i2 is not None else {}),
-        "end": y[-1], "end_at": x[-1], "min": y.min(), "min_at": x[int(np.argmin(y))]}
-    if best is None:
-        return out("descent")
-    fall, i1, p, i2 = best
-    if i1 == 0 and y[0] == y.min() and fall < SECOND_DESCENT:
-        return out("rise", i1, p)
-    if fall >= SECOND_DESCENT:
-        return out("double descent" if y[i2] < y[i1] else "partial second descent", i1, p, i2)
-    return out("no second descent", i1, p)
+
+def landmarks(steps, values, min_prominence: float = 0.05) -> dict:
+    """{first_min, first_min_step, peak, peak_step, second_min, second_min_step, rise, drop}: rise = peak /
+    first_min, drop = second_min / first_min; the peak's entries are None (rise, drop NaN) without a bump of at
+    least `min_prominence` (relative to its higher minimum)."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    keep = np.isfinite(values) & np.isfinite(steps)
+    steps, values = steps[keep], values[keep]
+    order = np.argsort(steps, kind="stable")
+    steps, values = steps[order], values[order]
+    none = {"first_min": None, "first_min_step": None, "peak": None, "peak_step": None, "second_min": None,
+            "second_min_step": None, "rise": math.nan, "drop": math.nan}
+    if len(values) == 0:
+        return none
+    lowest = int(np.argmin(values))
+    none.update(first_min=float(values[lowest]), first_min_step=_step(steps[lowest]))
+    if len(values) < 3:
+        return none
+    before = np.minimum.accumulate(values)[:-2]  # lowest up to i, for a peak at i + 1
+    after = np.minimum.accumulate(values[::-1])[::-1][2:]  # lowest from i + 2 on
+    peaks = values[1:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prominence = np.minimum(peaks / before, peaks / after)
+    prominence = np.where(before > 0, prominence, np.where(peaks > before, np.inf, 1.0))
+    j = int(np.argmax(prominence))
+    if not prominence[j] >= 1 + min_prominence:
+        return none
+    peak = j + 1
+    first = int(np.argmin(values[:peak]))
+    second = peak + 1 + int(np.argmin(values[peak + 1:]))
+    return {"first_min": float(values[first]), "first_min_step": _step(steps[first]),
+            "peak": float(values[peak]), "peak_step": _step(steps[peak]),
+            "second_min": float(values[second]), "second_min_step": _step(steps[second]),
+            "rise": float(values[peak] / values[first]) if values[first] > 0 else math.inf,
+            "drop": float(values[second] / values[first]) if values[first] > 0 else math.nan}
+
+
+def _step(s: float):
+    return int(s) if float(s).is_integer() else float(s)
+
+
+def landmarks_of_run(rows: pd.DataFrame, column: str = "test_error", x: str = "step", min_prominence: float = 0.05) -> dict:
+    """landmarks() of one run's records (its rows of a results table), along `x` (step, or epoch)."""
+    rows = rows.sort_values(x)
+    return landmarks(rows[x].to_numpy(), rows[column].to_numpy(), min_prominence)
+
+
+def double_descent(lm: dict, rise: float = 1.15, drop: float = 0.85) -> bool:
+    """A clear epoch-wise double descent: the peak at least `rise` times the first minimum, and the second
+    minimum at most `drop` times the first."""
+    return lm["peak"] is not None and lm["rise"] >= rise and lm["drop"] <= drop
+
+
+def describe_landmarks(lm: dict) -> str:
+    """One line for `ls`."""
+    if lm["first_min"] is None:
+        return "no finite points"
+    if lm["peak"] is None:
+        return f"no bump: minimum {lm['first_min']:.4g} at step {lm['first_min_step']}"
+    return (f"first minimum {lm['first_min']:.4g} at step {lm['first_min_step']}, peak {lm['peak']:.4g} at step "
+            f"{lm['peak_step']} ({lm['rise'] - 1:+.0%}), second minimum {lm['second_min']:.4g} at step "
+            f"{lm['second_min_step']} ({lm['drop'] - 1:+.0%} vs the first)")
 
 
 def describe_curve(x, y, at: str = "width") -> str:
-    """What a curve shows, in words and numbers, for a figure's title and for `ls`."""
-    s = curve_shape(x, y)
-    if s is None:
-        return "too few points to tell its shape"
-    if s["kind"] == "descent":
-        return f"falls to {s['min']:.3g} at {at} {s['min_at']:g}, no rise"
-    if s["kind"] == "rise":
-        return f"lowest first ({s['first_min']:.3g}), rises to {s['peak']:.3g} at {at} {s['peak_at']:g}"
-    head = f"min {s['first_min']:.3g} at {at} {s['first_min_at']:g}, peak {s['peak']:.3g} at {s['peak_at']:g}"
-    if s["kind"] == "no second descent":
-        return f"{head}, ends {s['end']:.3g}: no second descent"
-    return f"{head}, second min {s['second_min']:.3g} at {s['second_min_at']:g}: {s['kind']}"
-
-
-def describe_modelwise(stats: pd.DataFrame, threshold: float | None = None) -> str:
-    return "test " + describe_curve(stats["width"], stats["test_error_mean"], "width")
-
-
-def describe_epochwise(epochs, values) -> str:
-    return describe_curve(epochs, values, "epoch")
+    """What a curve shows, in words and numbers, for a figure's title: its minimum, or its first minimum, peak and
+    second minimum, and whether that makes a double descent (the second minimum below the first), a partial one
+    (it falls at least 15% below the peak but not below the first) or none."""
+    lm = landmarks(x, y)
+    if lm["first_min"] is None:
+        return "no finite points"
+    if lm["peak"] is None:
+        y = np.asarray(y, float)
+        end = y[np.isfinite(y)][-1]
+        if end > 1.05 * lm["first_min"]:
+            return f"lowest {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}, ends {end:.3g}: no second descent"
+        return f"falls to {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}"
+    head = f"min {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}, peak {lm['peak']:.3g} at {lm['peak_step']:g}"
+    if lm["second_min"] > (1 - SECOND_DESCENT) * lm["peak"]:
+        return f"{head}: no second descent"
+    kind = "double descent" if lm["second_min"] < lm["first_min"] else "partial second descent"
+    return f"{head}, second min {lm['second_min']:.3g} at {lm['second_min_step']:g}: {kind}"
 
 
 def describe_lambdawise(inv_lambda, values) -> str:
     return "test " + describe_curve(inv_lambda, values, "1/λ")
+
+
+# ----------------------------------------------------------------------------- theory over the measurements
+
+
+def _configs(rows: pd.DataFrame) -> list[dict]:
+    return [json.loads(c) for c in rows.drop_duplicates("run_id")["config"]]
+
+
+def has_theory(rows: pd.DataFrame) -> bool:
+    """Runs of the linear family on the teacher-student: the ones theory.py can predict."""
+    return (not rows.empty and "config" in rows and set(rows["model"]) == {"linear"}
+            and set(rows["dataset"]) == {"teacher_student"})
+
+
+def theory_modelwise(rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The expected risk of minimum-norm least squares (Belkin, Hsu & Xu 2019) at every width 1 .. d, for these
+    runs' n_train and teachers (None where the theory does not apply: not lstsq, or not isotropic features)."""
+    configs = _configs(rows)
+    if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"lstsq"}:
+        return None
+    try:
+        return theory.modelwise(configs)
+    except ValueError:  # e.g. anisotropic features beyond the threshold: no closed form here
+        return None
+
+
+def theory_samplewise(rows: pd.DataFrame) -> pd.DataFrame | None:
+    """The same risk against n_train at these runs' width (peak at n = p)."""
+    configs = _configs(rows)
+    if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"lstsq"}:
+        return None
+    try:
+        return theory.samplewise(configs, sorted({int(n) for n in np.geomspace(1, max(c["data"]["pool_size"]
+                                                                                     for c in configs), 400)}))
+    except ValueError:
+        return None
+
+
+def theory_epochwise(rows: pd.DataFrame, draws: int = 20) -> pd.DataFrame | None:
+    """The expected test risk of gradient descent over training sets (a Monte Carlo mean of `draws` sets per
+    teacher, averaged over these runs' teachers), at the steps they evaluated."""
+    configs = _configs(rows)
+    if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"gd"}:
+        return None
+    curves = [theory.epochwise(c, draws=draws, seed=0) for c in configs]
+    out = curves[0][["step"]].copy()
+    out["test_error"] = np.mean([c["test_error"].to_numpy() for c in curves], axis=0)
+    return out
 
 
 def conditions(df: pd.DataFrame, without: tuple[str, ...] | list[str] = ()):
@@ -282,13 +369,33 @@ def run_table(df: pd.DataFrame) -> pd.DataFrame:
                                    if c in rows]).reset_index(drop=True)
 
 
+EPOCHWISE_RUNS = 40  # `ls` reads each run's curve over training when a table has at most this many runs
+
+
+def epochwise_lines(df: pd.DataFrame, finals: pd.DataFrame, extra: list[str], names: dict[str, str]) -> list[str]:
+    """Each run's test error over training (steps): first minimum, peak, second minimum, and whether that is an
+    epoch-wise double descent (a peak >= 15% above the first minimum, a second minimum >= 15% below it)."""
+    done = complete(finals)
+    trained = complete(df)
+    if done.empty or len(done) > EPOCHWISE_RUNS or trained.groupby("run_id")["epoch"].nunique().max() < 5:
+        return []
+    out = ["test error over training, run by run (steps):"]
+    for r in done.to_dict("records"):
+        lm = landmarks_of_run(trained[trained["run_id"] == r["run_id"]])
+        label = f"{r['model']} width {r['width']:g} seed {int(r['seed'])} data_seed {int(r['data_seed'])}" + \
+            "".join(f" {names[c]}={show(r[c])}" for c in extra)
+        out.append(f"  {r['run_id']} {label}: {describe_landmarks(lm)}"
+                   + ("; epoch-wise double descent" if double_descent(lm) else ""))
+    return out
+
+
 def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] | None = None) -> list[str]:
     """What `ls` prints: a line per run (with a column for every hyperparameter that varies), then each
     condition's interpolation threshold and test-error peak, and the effective model complexity where n_train
     varies."""
     rows = run_table(df)
-    extra = varying(rows, exclude=("width", "seed", "n_train", "reg_strength", "experiment", "dataset", "model",
-                                   "optimizer", "regularizer", "data.name", "model.name", "optim.name",
+    extra = varying(rows, exclude=("width", "seed", "data_seed", "n_train", "reg_strength", "experiment", "dataset",
+                                   "model", "optimizer", "regularizer", "data.name", "model.name", "optim.name",
                                    "regularizer.name"))
     names = _short(extra)
     lines = [f"{'run_id':12}  {'status':8}  {'model':8} {'width':>7} {'params':>9} {'n_train':>7} {'λ':>8} "
@@ -296,10 +403,12 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] |
     for r in rows.to_dict("records"):
         lines.append(f"{r['run_id']:12}  {r['status']:8}  {r['model']:8} {r['width']:7g} {int(r['n_params']):9d} "
                      f"{int(r['n_train']):7d} {r['reg_strength']:8g} {int(r['seed']):4d} {int(r['epoch']):6d} "
-                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}" + "".join(f" {str(r[c]):>10}" for c in extra))
+                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}" + "".join(f" {show(r[c]):>10}" for c in extra))
     done = complete(rows)
     for cond, part in conditions(done):
         for label, curve in variants(part, "width"):
+            if curve["width"].nunique() < 2:
+                continue
             threshold = interpolation_threshold(curve, eps)
             peak = second_peak(curve, threshold)
             lines.append(f"{describe(cond)}{f' ({label})' if label else ''}: interpolation threshold width = "
@@ -311,6 +420,7 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] |
         emc = effective_model_complexity(part, eps)
         lines.append(f"{describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
                      "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
+    lines += epochwise_lines(df, rows, extra, names)
     waiting = {rid: label for rid, label in (planned or {}).items() if rid not in set(rows["run_id"])}
     if waiting:
         lines.append(f"{len(waiting)} planned run(s) not done yet (queued, training, or failed: see the sweep's "

@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 from ddescent import analysis  # noqa: E402
 
 TRAIN, TEST = "#1f5fa8", "#d1462f"
+THEORY = "0.15"
 HURT = "#f2a541"
 FORMATS = (".png", ".svg", ".pdf")
 
@@ -50,11 +51,23 @@ def _plain_log(axis) -> None:
 
 
 def _legend(ax) -> None:
-    """Outside the plotting area, below it: it can cover neither data nor the threshold line."""
+    """Outside the plotting area, below it: it can cover neither data nor the threshold line. Long labels (a curve
+    named with what it shows) take a row each."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
+        ncol = 1 if max(len(t) for t in labels) > 40 else min(3, len(handles))
         ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
-                  ncol=min(3, len(handles)))
+                  ncol=ncol)
+
+
+def _room_for_legends(fig) -> plt.Figure:
+    """Grow the figure by the legends' rows, so the panels keep their size whatever the legends hold."""
+    rows = [-(-len(lg.get_texts()) // lg._ncols) for ax in fig.axes if (lg := ax.get_legend()) is not None]
+    panel_rows = len({round(ax.get_position().y0, 3) for ax in fig.axes if ax.get_legend() is not None}) or 1
+    if rows:
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h + 0.2 * max(rows) * panel_rows)
+    return fig
 
 
 def _style(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
@@ -64,7 +77,8 @@ def _style(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
         _plain_log(ax.xaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(bottom=0)
+    if ax.get_yscale() == "linear":
+        ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both", lw=0.5)
     _legend(ax)
 
@@ -120,6 +134,7 @@ def _subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
         return ax.figure, [ax]
     ncols = min(n, cols)
     nrows = -(-n // ncols)
+    w = w * 1.3 if n == 1 else w  # a lone panel has room for the legend's long labels
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, layout="constrained")
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -128,7 +143,10 @@ def _subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
 
 
 def _seeds(part: pd.DataFrame, by: str) -> str:
-    n = int(part.groupby(by)["run_id"].nunique().max()) if len(part) else 0
+    """", N seeds": the most replicates (seed, data_seed) behind one point of one curve."""
+    curves = [curve for _, curve in analysis.variants(part, by)] if len(part) else []
+    n = max((int(c.groupby(by)[list(analysis.REPLICATES)].apply(lambda g: len(g.drop_duplicates())).max())
+             for c in curves), default=0)
     return f", {n} seeds" if n > 1 else ""
 
 
@@ -142,27 +160,38 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
     metric = _metric(rows)
     for ax, (cond, part) in zip(axes, conds):
         curves = analysis.variants(part, "width")
-        findings = []
         for (label, curve), (c_train, c_test) in zip(curves, _colors(len(curves))):
             stats = analysis.seed_stats(curve, "width", ["train_error", "test_error", "n_params"])
             suffix = f", {label}" if label else ""
-            _band(ax, stats["width"], stats, "train_error", c_train, f"train{suffix}", "--" if label else "-")
-            _band(ax, stats["width"], stats, "test_error", c_test, f"test{suffix}")
             threshold = analysis.interpolation_threshold(curve, eps)
+            _band(ax, stats["width"], stats, "train_error", c_train, f"train{suffix}", "--" if label else "-")
+            _band(ax, stats["width"], stats, "test_error", c_test,
+                  f"test{suffix}: {analysis.describe_curve(stats['width'], stats['test_error_mean'])}")
             if threshold is not None:
                 ax.axvline(threshold, color="0.3" if not label else c_test, ls=":" if label else "--", lw=1.2,
                            label=f"interpolation threshold{suffix} (train {metric} ≤ {eps:g})")
-            findings.append((label, analysis.describe_modelwise(stats, threshold)))
+            _theory(ax, analysis.theory_modelwise(curve), "width",
+                    f"theory{suffix}: expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)")
         if len(curves) == 1:
             _params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
-        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + "\n" + _findings(findings), fontsize=9)
+        ax.set_title(analysis.describe(cond) + _seeds(part, "width"), fontsize=9)
         _style(ax, _size_label(cond["model"]), metric)
     fig.suptitle(f"Train and test {metric} vs model size (cf. Bishop & Bishop Fig 9.9)", fontsize=11)
-    return fig
+    return _room_for_legends(fig)
 
 
-def _findings(findings: list[tuple[str, str]]) -> str:
-    return "; ".join(f"{label}: {text}" if label else text for label, text in findings)
+def _theory(ax, curve: pd.DataFrame | None, x: str, label: str) -> None:
+    """A theory line over the measurements, dashed; where it diverges (the threshold) it is left out, and the
+    risk axis becomes logarithmic (the expected risk explodes there)."""
+    if curve is None:
+        return
+    finite = curve[np.isfinite(curve["test_error"])]
+    ax.plot(finite[x], finite["test_error"], "--", color=THEORY, lw=1.3, label=label, zorder=5)
+    if not np.isfinite(curve["test_error"]).all():
+        ax.set_yscale("log")
+        # from a decade below the expected risk: an interpolating student's train risk (0, or 1e-30 in floats)
+        # would otherwise stretch the axis over thirty decades
+        ax.set_ylim(bottom=10 ** (np.floor(np.log10(finite["test_error"].min())) - 1))
 
 
 def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
@@ -192,19 +221,26 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
                  for w in chosen]
         lines = [(w, label, sel) for w, label, sel in lines if not sel.empty]
         colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(lines)))
-        findings = []
+        one_width = len({w for w, _, _ in lines}) == 1
         for (w, label, sel), color in zip(lines, colors):
             stats = analysis.seed_stats(sel, "epoch", ["train_error", "test_error", "n_params"])
-            name = f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)" + (f", {label}" if label else "")
-            _band(ax, stats["epoch"], stats, "test_error", color, name)
+            name = ", ".join(filter(None, ["" if one_width and label else
+                                           f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)", label]))
+            shape = analysis.describe_curve(stats["epoch"], stats["test_error_mean"],
+                                            "step" if metric == "risk (MSE)" else "epoch")
+            _band(ax, stats["epoch"], stats, "test_error", color, f"{name}: {shape}")
             ax.plot(stats["epoch"], stats["train_error_mean"], "--", color=color, lw=1, alpha=0.8)
-            findings.append((f"width {w:g}" + (f" {label}" if label else ""),
-                             analysis.describe_epochwise(stats["epoch"].to_numpy(), stats["test_error_mean"].to_numpy())))
-        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + "\n" + _findings(findings), fontsize=9)
+            expected = analysis.theory_epochwise(sel)
+            if expected is not None:
+                shown = expected[expected["step"] > 0]
+                ax.plot(shown["step"], shown["test_error"], ":", color=color, lw=2.2, alpha=0.9,
+                        label="dotted: expected over training sets (Monte Carlo, 20 draws a seed)"
+                        if not any("expected over" in t for t in ax.get_legend_handles_labels()[1]) else None)
+        ax.set_title(analysis.describe(cond) + _seeds(part, "width"), fontsize=9)
         _style(ax, "epochs" if metric != "risk (MSE)" else "gradient-descent steps", f"test {metric} (train dashed)",
                width_axis=False)
     fig.suptitle(f"Test {metric} over training (cf. Bishop & Bishop Fig 9.10)", fontsize=11)
-    return fig
+    return _room_for_legends(fig)
 
 
 def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
@@ -242,7 +278,7 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
         _style(ax, _size_label(cond["model"]), "error")
     fig.suptitle("Test error vs model size, early-stopped on the validation split (cf. Bishop & Bishop Fig 9.9)",
                  fontsize=11)
-    return fig
+    return _room_for_legends(fig)
 
 
 def _span(values) -> str:
@@ -275,9 +311,10 @@ def hurt_spans(widths, hurting) -> list[tuple[float, float]]:
 
 
 def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
-            metric: str = "test_loss", ax=None) -> plt.Figure:
-    """Sample-wise non-monotonicity: final test loss vs model size, a line per training-set size; the width
-    ranges where the larger training set ends with the higher test loss are shaded."""
+            metric: str | None = None, ax=None) -> plt.Figure:
+    """Sample-wise non-monotonicity: the final test loss (test risk for regression) against model size, a line
+    per training-set size, the widths where the larger set ends worse shaded; or, when the runs sweep n_train more
+    finely than width, against n_train with a line per width (the peak at n = p is "more data hurts")."""
     rows = analysis.final(_only_widths(analysis.complete(df), widths))
     if rows.empty:
         raise ValueError("no complete runs to plot")
@@ -285,33 +322,46 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
     if not conds:
         raise ValueError("figure 9.11 needs at least two n_train values in one condition "
                          f"(stored: {', '.join(str(n) for n in sorted(rows['n_train'].unique()))})")
+    metric = metric or ("test_error" if _metric(rows) == "risk (MSE)" else "test_loss")
+    what = "test risk (MSE)" if metric == "test_error" and _metric(rows) == "risk (MSE)" else metric.replace("_", " ")
     fig, axes = _subplots(len(conds), ax=ax)
-    for ax, (cond, part) in zip(axes, conds):
-        sizes = sorted(part["n_train"].unique())
-        colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(sizes)))
-        findings = []
-        for n, color in zip(sizes, colors):
-            for label, curve in analysis.variants(part[part["n_train"] == n], "width"):
-                stats = analysis.seed_stats(curve, "width", [metric])
-                _band(ax, stats["width"], stats, metric, color, f"n_train = {n:,}" + (f", {label}" if label else ""))
-        cmp = analysis.more_data_hurts(part, metric)
-        bad = cmp[cmp["hurts"]]
-        for i, (lo, hi) in enumerate(hurt_spans(part["width"].unique(), bad["width"])):
-            worst = bad.loc[bad["ratio"].idxmax()]
-            label = (f"more data hurts (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})" if i == 0 else None)
-            ax.axvspan(lo, hi, color=HURT, alpha=0.22, lw=0, label=label)
-        findings.append(("", "more data hurts at some widths" if len(bad) else "more data never hurts here"))
-        ax.set_xscale("log")
-        _plain_log(ax.xaxis)
-        ax.set_xlabel(_size_label(cond["model"]))
-        ax.set_ylabel(metric.replace("_", " "))
-        n_seeds = int(part.groupby(["n_train", "width"])["run_id"].nunique().max())
-        ax.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + "\n"
-                     + _findings(findings), fontsize=9)
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        _legend(ax)
-    fig.suptitle("Test loss vs model size by training-set size (cf. Bishop & Bishop Fig 9.11)", fontsize=11)
-    return fig
+    along_n = all(p["n_train"].nunique() > p["width"].nunique() for _, p in conds)
+    for ax_, (cond, part) in zip(axes, conds):
+        x, lines = ("n_train", "width") if along_n else ("width", "n_train")
+        values = sorted(part[lines].unique())
+        colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(values)))
+        finding = ""
+        for v, color in zip(values, colors):
+            for label, curve in analysis.variants(part[part[lines] == v], x):
+                name = (f"width {v:g}" if lines == "width" else f"n_train = {v:,}") + (f", {label}" if label else "")
+                stats = analysis.seed_stats(curve, x, [metric])
+                shape = f": {analysis.describe_curve(stats[x], stats[f'{metric}_mean'], 'n')}" if along_n else ""
+                _band(ax_, stats[x], stats, metric, color, name + shape)
+                if along_n:
+                    _theory(ax_, analysis.theory_samplewise(curve), "n_train", f"theory, {name}")
+                else:
+                    _theory(ax_, analysis.theory_modelwise(curve), "width", f"theory, {name}")
+        if not along_n:
+            cmp = analysis.more_data_hurts(part, metric)
+            bad = cmp[cmp["hurts"]]
+            for i, (lo, hi) in enumerate(hurt_spans(part["width"].unique(), bad["width"])):
+                worst = bad.loc[bad["ratio"].idxmax()]
+                label = (f"more data hurts (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})"
+                         if i == 0 else None)
+                ax_.axvspan(lo, hi, color=HURT, alpha=0.22, lw=0, label=label)
+            finding = "\nmore data hurts at some widths" if len(bad) else "\nmore data never hurts here"
+        ax_.set_xscale("log")
+        _plain_log(ax_.xaxis)
+        ax_.set_xlabel("training-set size n_train" if along_n else _size_label(cond["model"]))
+        ax_.set_ylabel(what)
+        n_seeds = int(part.groupby(["n_train", "width"])[list(analysis.REPLICATES)]
+                      .apply(lambda g: len(g.drop_duplicates())).max())
+        ax_.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + finding, fontsize=9)
+        ax_.grid(alpha=0.3, which="both", lw=0.5)
+        _legend(ax_)
+    fig.suptitle(f"{what[0].upper() + what[1:]} vs {'training-set size' if along_n else 'model size by training-set size'}"
+                 " (cf. Bishop & Bishop Fig 9.11)", fontsize=11)
+    return _room_for_legends(fig)
 
 
 def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None, ax=None) -> plt.Figure:
@@ -368,7 +418,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
                      + analysis.describe_lambdawise(x.to_numpy(), stats["test_error_mean"].to_numpy()), fontsize=9)
         _style(ax, f"1/λ (inverse {reg} strength)", "error", width_axis=False)
     fig.suptitle("Train and test error vs 1/λ (cf. Bishop & Bishop §9.3.2)", fontsize=11)
-    return fig
+    return _room_for_legends(fig)
 
 
 def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,

@@ -30,6 +30,24 @@ from ddescent.machine import usable_cores
 log = logging.getLogger("ddescent")
 
 PRELOAD = ["ddescent.runner"]  # torch, the models, the data and the store
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """The environment the fork server (or a spawned worker) starts with: workers are single-threaded by design
+    (one per core), and numpy's BLAS must not spin threads of its own (it did: the linear lab's closed forms ran
+    ~3x slower, two workers to two cores). torch's threads are set per worker. This process keeps its own."""
+    saved = {var: os.environ.get(var) for var in BLAS_THREADS}
+    os.environ.update(dict.fromkeys(BLAS_THREADS, "1"))
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
 
 def _context():
@@ -46,7 +64,8 @@ def start() -> None:
         from multiprocessing import forkserver
 
         _context()
-        forkserver.ensure_running()
+        with _single_threaded_blas():
+            forkserver.ensure_running()
 
 
 # ----------------------------------------------------------------------------- staying alive only with the sweep
@@ -151,7 +170,7 @@ class Pool:
     def _spawn(self) -> _Slot:
         ours, theirs = self.ctx.Pipe()
         process = self.ctx.Process(target=_serve, args=(theirs, self.lifeline_r, self.threads), daemon=True)
-        with _main_module_hidden():
+        with _main_module_hidden(), _single_threaded_blas():
             process.start()
         theirs.close()
         return _Slot(process, ours)

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import cli
-from ddescent import epochwise, theory
+from ddescent import analysis, theory
 from ddescent.data import Data, teacher_student
 from ddescent.models import linear
 
@@ -258,12 +258,12 @@ def _curve(kappa, seed, block_lr=None):
 
 def test_two_time_scales_give_epoch_wise_double_descent_and_equalizing_removes_it():
     slow = _curve(10.0, 0)
-    lm = epochwise.from_rows(slow)
-    assert epochwise.double_descent(lm), lm
+    lm = analysis.landmarks_of_run(slow)
+    assert analysis.double_descent(lm), lm
     assert lm["first_min_step"] < lm["peak_step"] < lm["second_min_step"]
-    assert epochwise.from_rows(_curve(1.0, 0))["peak"] is None  # one U
+    assert analysis.landmarks_of_run(_curve(1.0, 0))["peak"] is None  # one U
     equal = _curve(10.0, 0, block_lr="equalize")
-    assert epochwise.from_rows(equal)["peak"] is None
+    assert analysis.landmarks_of_run(equal)["peak"] is None
     # equalized, the kappa = 10 problem is the kappa = 1 problem: the same curve
     np.testing.assert_allclose(equal["test_error"], _curve(1.0, 0)["test_error"], rtol=1e-6)
 
@@ -271,15 +271,15 @@ def test_two_time_scales_give_epoch_wise_double_descent_and_equalizing_removes_i
 def test_landmarks_find_the_bump_and_ignore_flat_noise():
     t = np.arange(12)
     dd = [1.0, 0.5, 0.4, 0.45, 0.6, 0.55, 0.3, 0.25, 0.28, 0.3, 0.3, 0.3]
-    lm = epochwise.landmarks(t, dd)
+    lm = analysis.landmarks(t, dd)
     assert (lm["first_min"], lm["first_min_step"], lm["peak"], lm["peak_step"]) == (0.4, 2, 0.6, 4)
-    assert (lm["second_min"], lm["second_min_step"]) == (0.25, 7) and epochwise.double_descent(lm)
+    assert (lm["second_min"], lm["second_min_step"]) == (0.25, 7) and analysis.double_descent(lm)
     u = [1.0, 0.5, 0.3, 0.32, 0.4, 0.5, 0.51, 0.5, 0.505, 0.5, 0.51, 0.5]  # a U with 2% wiggles on its plateau
-    lm = epochwise.landmarks(t, u)
+    lm = analysis.landmarks(t, u)
     assert lm["peak"] is None and (lm["first_min"], lm["first_min_step"]) == (0.3, 2)
-    assert not epochwise.double_descent(lm)
+    assert not analysis.double_descent(lm)
     rows = pd.DataFrame({"step": t[::-1], "test_error": [np.nan] + dd[::-1][1:]})  # unsorted, a NaN point
-    assert epochwise.from_rows(rows)["peak_step"] == 4
+    assert analysis.landmarks_of_run(rows)["peak_step"] == 4
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -314,3 +314,80 @@ def test_bad_input_fails_before_any_work(tmp_path, override, key):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"ddescent: error: {key}="), r.stderr
     assert not res.exists()
+
+
+# ----------------------------------------------------------------------------- the presets, as a user runs them
+
+def _sweep(preset, tmp_path):
+    import ddescent
+
+    return ddescent.sweep([f"experiment={preset}"], results=tmp_path / "r")
+
+
+def test_fig9_10_kappa_10_double_descends_in_every_seed_and_equalizing_removes_it(tmp_path, data_cache):
+    from ddescent import analysis
+
+    df = _sweep("fig9_10", tmp_path)
+    runs = {rid: rows for rid, rows in df.groupby("run_id")}
+    second_minima = []
+    for rows in runs.values():
+        kappa, block_lr = rows["data.kappa"].iloc[0], rows["model.block_lr"].iloc[0]
+        lm = analysis.landmarks_of_run(rows)
+        if kappa == 10 and not isinstance(block_lr, str):
+            # first minimum, a peak >= 1.15 x it, then a second minimum <= 0.85 x the first
+            assert analysis.double_descent(lm, rise=1.15, drop=0.85), lm
+            second_minima.append(lm["second_min"])
+    assert len(second_minima) == 3
+    for rows in runs.values():
+        kappa, block_lr = rows["data.kappa"].iloc[0], rows["model.block_lr"].iloc[0]
+        risk = rows.sort_values("step")["test_error"].to_numpy()
+        if kappa == 1:  # no second descent: after its maximum (past the first minimum) nothing falls 5% below it
+            top = int(np.argmax(np.where(np.arange(len(risk)) > np.argmin(risk), risk, -np.inf)))
+            assert risk[top:].min() >= 0.95 * risk[top]
+        if block_lr == "equalize":  # no rise of 5% before its minimum; its minimum near the kappa = 10 second ones
+            lowest = int(np.argmin(risk))
+            assert all(risk[i + 1] < 1.05 * risk[:i + 1].min() for i in range(lowest))
+            assert risk.min() <= 1.1 * max(second_minima)
+
+
+def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, data_cache):
+    from ddescent import analysis, plots
+
+    df = analysis.final(_sweep("linear_modelwise", tmp_path))
+    mean = df.groupby("width")["test_error"].mean()
+    assert mean.idxmax() == 100  # p = n
+    theory = analysis.theory_modelwise(df).set_index("width")["test_error"]
+    far = [p for p in mean.index if abs(p - 100) >= 10]
+    assert far and all(abs(mean[p] / theory[p] - 1) <= 0.15 for p in far), (mean[far] / theory[far]).round(3)
+    ax = plots.fig9_9(df).axes[0]
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("theory"))
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    finite = theory[np.isfinite(theory)]
+    assert np.allclose(x, finite.index) and np.allclose(y, finite.to_numpy())  # the figure draws the theory's numbers
+
+
+def test_linear_samplewise_peaks_at_n_equal_p_and_follows_the_theory(tmp_path, data_cache):
+    import json
+
+    from ddescent import analysis, plots
+    from ddescent import theory as th
+
+    df = analysis.final(_sweep("linear_samplewise", tmp_path))
+    for p, rows in df.groupby("width"):
+        mean = rows.groupby("n_train")["test_error"].mean()
+        assert mean.idxmax() == p  # more data hurts: the risk peaks where n reaches p
+        configs = [json.loads(c) for c in rows.drop_duplicates("run_id")["config"]]
+        theory = th.samplewise(configs, n_train=list(mean.index)).set_index("n_train")["test_error"]
+        far = [n for n in mean.index if abs(n - p) >= 10]
+        assert all(abs(mean[n] / theory[n] - 1) <= 0.15 for n in far), (p, (mean[far] / theory[far]).round(3))
+    ax = plots.fig9_11(df).axes[0]
+    assert ax.get_xlabel() == "training-set size n_train" and "risk" in ax.get_ylabel()
+
+
+def test_ls_prints_each_runs_landmarks(tmp_path, data_cache):
+    from conftest import cli
+
+    _sweep("fig9_10", tmp_path)
+    out = cli("ls", str(tmp_path / "r" / "fig9_10")).stdout
+    lines = [ln for ln in out.splitlines() if "kappa=10 block_lr=null" in ln and "first minimum" in ln]
+    assert len(lines) == 3 and all("epoch-wise double descent" in ln and "second minimum" in ln for ln in lines)

@@ -55,13 +55,13 @@ def test_lambda_sweeps_at_least_five_l2_strengths_at_one_width(data_cache, tmp_p
     assert "name: l2" in out and "lambda" in out
 
 
-def test_fig9_10_several_widths_with_dense_evaluation(data_cache, tmp_path):
-    jobs, _ = dry_run("experiment=fig9_10", results=tmp_path / "r")
+def test_fig9_10_cnn1d_several_widths_with_dense_evaluation(data_cache, tmp_path):
+    jobs, _ = dry_run("experiment=fig9_10_cnn1d", results=tmp_path / "r")
     widths = sorted({j["width"] for j in jobs})
     assert len(widths) >= 3 and len(jobs) == len(widths)
     assert len({j["epochs"] for j in jobs}) == 1 and jobs[0]["epochs"] >= 500
     assert all(j["model"] == "cnn1d" and j["n_train"] == 4000 and j["noise"] == 0.15 for j in jobs)
-    out = config("experiment=fig9_10")
+    out = config("experiment=fig9_10_cnn1d")
     assert re.search(r"eval_points: (\d+)", out) and int(re.search(r"eval_points: (\d+)", out).group(1)) >= 40
     assert "heatmap" in out and "9.10" in out and "name: adam" in out and "lr: 0.003" in out
 

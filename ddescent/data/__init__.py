@@ -25,9 +25,7 @@ from ddescent.data.noise import apply_label_noise
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     mnist1d.DATASET, seq_synthetic.DATASET, parallel_text.DATASET, mnist.MNIST, mnist.FASHION_MNIST,
-    cifar10.DATASET,
-    Dataset("teacher_student", teacher_student.load, teacher_student.input_shape, teacher_student.pool_size,
-            teacher_student.n_classes, teacher_student.check, rules=teacher_student.RULES),
+    cifar10.DATASET, teacher_student.DATASET,
 )}
 
 __all__ = ["DATASETS", "Data", "Dataset", "Pool", "check", "dataset", "fingerprint", "load", "n_classes"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from ddescent import ConfigError
 from ddescent.checks import NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, Rule
-from ddescent.data.base import Pool
+from ddescent.data.base import Dataset, Pool
 
 N_CLASSES = 1  # regression: one real-valued output
 TEACHER_STREAM, POOL_STREAM, TEST_STREAM = 10, 11, 12  # distinct from load's subsampling and noise streams
@@ -140,3 +140,7 @@ def _generate(d, spec, sigma, n_pool, n_test, data_seed, teacher_seed) -> dict:
         a.flags.writeable = False  # the truth is shared by every run of this process
     out["truth"] = {"teacher": w, "scales": f, "noise": sigma, "blocks": spec}
     return out
+
+
+# Generated from its config alone (no files); regression, so its one "class" is the output.
+DATASET = Dataset("teacher_student", load, input_shape, pool_size, n_classes, check, rules=RULES)

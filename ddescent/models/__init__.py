@@ -12,8 +12,7 @@ from ddescent.models.base import Family, ManualBackward, count_params, init_defa
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     mlp.FAMILY, transformer.FAMILY, cnn1d.FAMILY, cnn5.FAMILY, resnet18.FAMILY, random_features.FAMILY,
-    Family("linear", linear.build, linear.n_params, linear.check, linear.RULES, solve=linear.solve,
-           closed_form=linear.CLOSED_FORM),
+    linear.FAMILY,
 )}
 
 __all__ = ["FAMILIES", "Family", "ManualBackward", "build", "check", "count_params", "family", "init_default"]

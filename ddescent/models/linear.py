@@ -34,6 +34,7 @@ from torch import nn
 
 from ddescent import ConfigError
 from ddescent.checks import POSITIVE_INT, Rule, number, one_of
+from ddescent.models.base import Family
 from ddescent.theory import eval_steps, gd_kwargs, gd_path, risk
 
 SOLVERS = ("gd", "lstsq", "ridge")
@@ -172,3 +173,6 @@ def solve(model: Linear, data, cfg) -> list[dict]:
     with torch.no_grad():
         model.weight.copy_(torch.as_tensor(vs[-1], dtype=model.weight.dtype))
     return rows
+
+
+FAMILY = Family("linear", build, n_params, check, RULES, solve=solve, closed_form=CLOSED_FORM)
