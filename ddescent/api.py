@@ -81,14 +81,13 @@ def load(path: str | Path) -> pd.DataFrame:
     return store.load(path)
 
 
-def plot(df: pd.DataFrame, figure: str = "9.9", ax=None, **kwargs):
-    """One of the book's figures from records (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap, sws) as a matplotlib
-    Figure; with `ax`, drawn into that Axes (the records must then make one panel)."""
+def plot(df: pd.DataFrame, figure: str = "auto", ax=None, **kwargs):
+    """One of the book's figures from records (9.9, 9.9-early, 9.10, 9.11, lambda, heatmap, sws; `auto`: the most
+    specific one the records allow) as a matplotlib Figure; with `ax`, drawn into that Axes (the records must then
+    make one panel)."""
     from ddescent import plots
 
-    if figure not in plots.DRAW:
-        raise ConfigError(f"figure={figure}: choose one of: {', '.join(plots.DRAW)}")
     try:
-        return plots.DRAW[figure](df, ax=ax, **kwargs)
+        return plots.DRAW[plots.choose(df, figure)](df, ax=ax, **kwargs)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc

@@ -354,7 +354,7 @@ def run(
     typer.echo(f"{outcome.status}: {path}")
 
 
-FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "
+FIGURE_HELP = ("Which figure: auto (the most specific one the results allow), 9.9 (model-wise: train/test error vs width), 9.9-early (test error vs width, early-stopped "
                "at the epoch of lowest val_loss), 9.10 (epoch-wise: test error vs epochs), 9.11 (sample-wise: test "
                "loss vs width, a line per n_train), lambda (train/test error vs 1/λ at a fixed width), heatmap "
                "(test error over width × epochs), sws (final weights under the learned mixture prior).")
@@ -364,8 +364,8 @@ FIGURE_HELP = ("Which figure: 9.9 (model-wise: train/test error vs width), 9.9-e
 @guarded
 def plot(
     results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
-    figure: str = typer.Option("9.9", "--figure", help=FIGURE_HELP),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file, .png, .svg or .pdf (default: RESULTS/_figures/fig<figure>.png)."),
+    figure: str = typer.Option("auto", "--figure", help=FIGURE_HELP),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file, .png, .svg or .pdf, or a folder (default: RESULTS/_figures/fig<figure>.png)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
     widths: Optional[str] = typer.Option(None, "--widths", help="Comma list of widths: the lines of 9.10 (default: small, "
                                          "intermediate, large), the panels of lambda, the widths shown by the others."),
@@ -373,8 +373,8 @@ def plot(
     """Draw a figure from saved results."""
     from ddescent import plots, store
 
-    if figure not in plots.DRAW:
-        fail(f"--figure {figure}: choose one of: {', '.join(plots.DRAW)}")
+    if figure != "auto" and figure not in plots.DRAW:
+        fail(f"--figure {figure}: choose one of: auto, {', '.join(plots.DRAW)}")
     df = _load(results)
     if df.empty:
         fail(f"{results}: no runs found")
@@ -385,7 +385,7 @@ def plot(
         except ValueError:
             fail(f"--widths {widths}: expected a comma list of numbers such as 8,16,64")
     try:
-        path = plots.draw(df, figure, out or store.figures_dir(results) / plots.filename(figure), **kwargs)
+        path = plots.draw(df, figure, out or store.figures_dir(results), **kwargs)
     except ValueError as exc:
         fail(str(exc))
     typer.echo(str(path))

@@ -54,7 +54,9 @@ def _legend(ax) -> None:
     """Outside the plotting area, below it: it can cover neither data nor the threshold line. Long labels (a curve
     named with what it shows) take a row each."""
     handles, labels = ax.get_legend_handles_labels()
-    if handles:
+    if handles:  # what a line style means ("dotted: ...") after the lines themselves
+        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith(("dotted:", "dashed:")))
+        handles, labels = [handles[i] for i in order], [labels[i] for i in order]
         ncol = 1 if max(len(t) for t in labels) > 40 else min(3, len(handles))
         ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
                   ncol=ncol)
@@ -525,12 +527,36 @@ def filename(figure: str) -> str:
     return f"fig{name if name[0].isdigit() else '_' + name}.png"
 
 
-def draw(df: pd.DataFrame, figure: str, out: str | Path, dpi: int = 130, **kwargs) -> Path:
-    """Draw one figure of `DRAW` from the records and save it to `out` (.png, .svg or .pdf); ValueError when the
-    records lack the axes."""
-    if figure not in DRAW:
-        raise ValueError(f"--figure {figure}: choose one of: {', '.join(DRAW)}")
-    out = Path(out)
+# `auto` draws the most specific figure the records allow: a sample-wise or λ sweep is also model-wise, never
+# the other way round.
+AUTO = ("9.11", "lambda", "sws", "9.9", "9.10")
+
+
+def choose(df: pd.DataFrame, figure: str = "auto") -> str:
+    """The figure to draw: `figure` itself when the records have its axes, the most specific one they allow for
+    `auto`; ValueError naming what is missing otherwise (a one-width sweep drawn model-wise would show a dot)."""
+    if figure != "auto" and figure not in DRAW:
+        raise ValueError(f"--figure {figure}: choose one of: auto, {', '.join(DRAW)}")
+    why = analysis.figure_availability(df)
+    if figure == "auto":
+        for name in AUTO:
+            if why[name] is None:
+                return name
+        raise ValueError(f"no figure fits these records (9.9 {why['9.9']}; 9.10 {why['9.10']})")
+    if why[figure] is not None:
+        allowed = [name for name in DRAW if why[name] is None]
+        raise ValueError(f"--figure {figure}: {why[figure]}" +
+                         (f"; these records allow: {', '.join(allowed)}" if allowed else ""))
+    return figure
+
+
+def draw(df: pd.DataFrame, figure: str, out: str | Path | None = None, dpi: int = 130, **kwargs) -> Path:
+    """Draw one figure of `DRAW` (or `auto`, see `choose`) from the records and save it to `out` (.png, .svg or
+    .pdf; a directory or None: named after the figure); ValueError when the records lack the axes."""
+    figure = choose(df, figure)
+    out = Path(out) if out is not None else Path(filename(figure))
+    if out.is_dir() or not out.suffix:
+        out = out / filename(figure)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"{out}: write .png, .svg or .pdf")
     fig = DRAW[figure](df, **kwargs)

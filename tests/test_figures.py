@@ -336,3 +336,16 @@ def test_figures_command_draws_what_the_axes_allow_and_ls_shows_emc(tmp_path):
     assert r.exit_code == 2 and "reg_strength" in r.output
     r = CliRunner().invoke(app, ["plot", str(folder), "--figure", "9.11", "--widths", "4,16", "-o", str(tmp_path / "s.png")])
     assert r.exit_code == 0 and (tmp_path / "s.png").exists()
+
+
+def test_plot_draws_the_figure_the_records_allow_and_refuses_one_they_do_not(tmp_path):
+    # one width over epochs: drawn model-wise it would be a lone dot, so `auto` draws 9.10 and 9.9 is refused
+    res = _results(tmp_path, table(run_rows(8), run_rows(8, seed=1)))
+    folder = res / "synthetic"
+    r = CliRunner().invoke(app, ["plot", str(folder)])
+    assert r.exit_code == 0 and r.output.strip().endswith("fig9_10.png"), r.output
+    r = CliRunner().invoke(app, ["plot", str(folder), "--figure", "9.9"])
+    assert r.exit_code == 2 and "needs at least 2 widths" in r.output and "allow: 9.10" in r.output
+    # a sample-wise sweep is also model-wise; `auto` draws the more specific figure
+    many = table(*[run_rows(w, n_train=n) for w in (4, 8) for n in (100, 400)])
+    assert plots.choose(many) == "9.11" and plots.choose(many.query("n_train == 100")) == "9.9"
