@@ -68,3 +68,35 @@ def test_generation_leaves_global_rng_alone(data_cache, tmp_path):
     assert np.random.randint(1 << 30) == np.random.RandomState(123).randint(1 << 30)
     assert random.random() == random.Random(123).random()
     assert list(tmp_path.glob("mnist1d-*.npz"))  # and caches the arrays for the next run
+
+
+def test_mnist1d_shift_rolls_each_training_signal_within_its_range_from_the_generator_alone(data_cache):
+    import torch
+
+    from ddescent.data.mnist1d import shift
+
+    plain, shifted = _data(data_cache), _data(data_cache, "data.shift=4")
+    assert plain.augment is None and np.array_equal(plain.x_train.numpy(), shifted.x_train.numpy())
+    x = shifted.x_train[:64]
+    out = shifted.augment(x, torch.Generator().manual_seed(0))
+    again = shifted.augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    offsets = []
+    for row, rolled in zip(x, out):  # each row is a circular roll of its own signal, by at most 4 samples
+        offsets.append([s for s in range(-4, 5) if torch.equal(torch.roll(row, s), rolled)][0])
+    assert len(set(offsets)) > 4 and max(map(abs, offsets)) <= 4
+    packed = shift(x.reshape(2, 32, 40), torch.Generator().manual_seed(1), most=2)  # [members, batch, length]
+    assert packed.shape == (2, 32, 40) and torch.equal(packed.sort(-1).values, x.reshape(2, 32, 40).sort(-1).values)
+
+
+def test_mnist1d_shift_trains_differently_reproducibly_and_refuses_a_negative_range(tiny, tmp_path):
+    from conftest import cli
+    from ddescent import load as load_records
+
+    for name in ("a", "b"):
+        assert cli("sweep", "width=8", "data.shift=3", *tiny, "--results", str(tmp_path / name), "--no-plot").returncode == 0
+    assert cli("sweep", "width=8", *tiny, "--results", str(tmp_path / "c"), "--no-plot").returncode == 0
+    a, b, c = (load_records(tmp_path / name) for name in "abc")
+    assert a["test_loss"].tolist() == b["test_loss"].tolist() and a["test_loss"].tolist() != c["test_loss"].tolist()
+    r = cli("sweep", "data.shift=-1", *tiny, "--results", str(tmp_path / "d"))
+    assert r.returncode == 2 and r.stderr.startswith("ddescent: error: data.shift=-1") and not (tmp_path / "d").exists()

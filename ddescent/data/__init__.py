@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ddescent import ConfigError
-from ddescent.data import cifar10, images, mnist, mnist1d, parallel_text, seq_synthetic, teacher_student
+from ddescent.data import cifar10, mnist, mnist1d, parallel_text, seq_synthetic, teacher_student
 from ddescent.data.base import Data, Dataset, Pool
 from ddescent.data.cache import cache_dir
 from ddescent.data.noise import apply_label_noise
@@ -137,7 +137,8 @@ def verify_content(cfg) -> None:
 def load(cfg, device: torch.device | str = "cpu") -> Data:
     """Draw the training set (and validation split) from the pool with `data_seed`, add label noise to the
     training labels only, and move everything to `device`."""
-    pool = dataset(cfg).load(cfg)
+    ds = dataset(cfg)
+    pool = ds.load(cfg)
     n_pool = len(pool.y)
     rng = np.random.default_rng(cfg.data_seed)
     order = rng.permutation(n_pool)
@@ -171,5 +172,5 @@ def load(cfg, device: torch.device | str = "cpu") -> Data:
         x_val=tensor(pool.x[val_idx]) if n_val else None,
         y_val=tensor(y_val, target) if n_val else None,
         truth=pool.truth,
-        augment=images.augment if cfg.get("augment") else None,
+        augment=ds.augment(cfg) if ds.augment else None,
     )

@@ -24,6 +24,8 @@ class Dataset:
     files(cfg) -> [Path]           for data read from files: the files, whose content (not path) is part of every
                                    run's identity; None for data generated from the config alone
     rules                          {"data.key": Rule} for its config keys
+    augment(cfg) -> fn or None     the training-batch augmentation its config asks for: fn(x, generator) -> x,
+                                   drawing only from `generator` (never from evaluation data)
     """
 
     name: str
@@ -34,6 +36,7 @@ class Dataset:
     check: Callable | None = None
     files: Callable | None = None
     rules: dict[str, Rule] = field(default_factory=dict)
+    augment: Callable | None = None
 
 
 @dataclass(frozen=True)

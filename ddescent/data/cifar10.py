@@ -148,4 +148,5 @@ def _unpickle(path: Path):
         raise ConfigError(f"data.root: {path} is not a genuine CIFAR-10 batch, refused: {exc}") from exc
 
 
-DATASET = Dataset("cifar10", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)
+DATASET = Dataset("cifar10", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES,
+                  images.augmentation)

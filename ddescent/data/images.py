@@ -54,6 +54,11 @@ def to_float(images: np.ndarray, cfg) -> np.ndarray:
     return x
 
 
+def augmentation(cfg):
+    """`data.augment: true` asks for random crops and flips of every training batch."""
+    return augment if cfg.get("augment") else None
+
+
 def augment(x: torch.Tensor, generator: torch.Generator, pad: int = PAD) -> torch.Tensor:
     """A random crop (zero padding `pad` on every side, then a window of the original size) and a random
     horizontal flip (probability 1/2), drawn independently for every image of a batch x [..., C, H, W].

@@ -121,5 +121,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=body).reshape(dims)
 
 
-MNIST = Dataset("mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)
-FASHION_MNIST = Dataset("fashion_mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES)
+MNIST = Dataset("mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES,
+                images.augmentation)
+FASHION_MNIST = Dataset("fashion_mnist", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES,
+                        images.augmentation)

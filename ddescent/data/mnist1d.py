@@ -7,6 +7,7 @@ import json
 import random
 
 import numpy as np
+import torch
 
 from ddescent.checks import POSITIVE_INT, Rule, number
 from ddescent.data.base import Dataset, Pool
@@ -16,6 +17,8 @@ RULES = {
     "data.num_samples": POSITIVE_INT,
     "data.train_split": Rule(number(lambda v: 0 < v < 1), "a number in (0, 1)"),
     "data.final_seq_length": POSITIVE_INT,
+    "data.shift": Rule(lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                       "null or a whole number of samples >= 0 (the largest random circular shift)"),
 }
 
 GENERATOR_KEYS = ("num_samples", "train_split", "template_len", "padding", "scale_coeff", "max_translation",
@@ -69,5 +72,23 @@ def _make(args: dict) -> dict[str, np.ndarray]:
             "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
 
 
+def shift(x: torch.Tensor, generator: torch.Generator, most: int) -> torch.Tensor:
+    """Each training signal of a batch x [..., L] rolled circularly by its own offset, uniform in [-most, most]:
+    the augmentation that delays memorisation of noisy labels (Nakkiran et al.'s augmented runs; our notes in
+    docs/experiments/fig9_10_cnn1d.md). One gather; the offsets come from `generator` alone."""
+    shape = x.shape
+    x = x.reshape(-1, shape[-1])
+    n, length = x.shape
+    offsets = torch.randint(-most, most + 1, (n, 1), generator=generator, device=generator.device).to(x.device)
+    index = (torch.arange(length, device=x.device) - offsets) % length  # out[t] = x[t - offset]
+    return x.gather(1, index).reshape(shape)
+
+
+def augmentation(cfg):
+    """`data.shift: s` (s > 0) rolls every training signal by a random offset in [-s, s]."""
+    return functools.partial(shift, most=int(cfg.shift)) if cfg.get("shift") else None
+
+
 # Generated from its config alone: no files, nothing to check before generating.
-DATASET = Dataset("mnist1d", load, input_shape, pool_size, lambda cfg: N_CLASSES, rules=RULES)
+DATASET = Dataset("mnist1d", load, input_shape, pool_size, lambda cfg: N_CLASSES, rules=RULES,
+                  augment=augmentation)
