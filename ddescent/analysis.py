@@ -379,14 +379,27 @@ def epochwise_lines(df: pd.DataFrame, finals: pd.DataFrame, extra: list[str], na
     trained = complete(df)
     if done.empty or len(done) > EPOCHWISE_RUNS or trained.groupby("run_id")["epoch"].nunique().max() < 5:
         return []
+    marks = {r["run_id"]: landmarks_of_run(trained[trained["run_id"] == r["run_id"]]) for r in done.to_dict("records")}
+    if all(lm["peak"] is None for lm in marks.values()):  # nothing to tell run by run
+        return [f"test error over training: no bump (a rise and a fall of 5% or more) in any of the {len(marks)} runs"]
     out = ["test error over training, run by run (steps):"]
     for r in done.to_dict("records"):
-        lm = landmarks_of_run(trained[trained["run_id"] == r["run_id"]])
-        label = f"{r['model']} width {r['width']:g} seed {int(r['seed'])} data_seed {int(r['data_seed'])}" + \
-            "".join(f" {names[c]}={show(r[c])}" for c in extra)
+        lm = marks[r["run_id"]]
+        label = f"{r['model']} width {r['width']:g} seed {int(r['seed'])}" + \
+            "".join(f" {names[c]}={show(r[c])}" for c in extra if not _missing(r[c]))
         out.append(f"  {r['run_id']} {label}: {describe_landmarks(lm)}"
                    + ("; epoch-wise double descent" if double_descent(lm) else ""))
     return out
+
+
+def _sortable(column: pd.Series) -> pd.Series:
+    """Numbers sort as numbers; anything else (lists, None, text) by how it is shown."""
+    return column if pd.api.types.is_numeric_dtype(column) else column.map(show)
+
+
+def _missing(value) -> bool:
+    """A key a run does not have (another regularizer's setting): None or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] | None = None) -> list[str]:
@@ -394,16 +407,20 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] |
     condition's interpolation threshold and test-error peak, and the effective model complexity where n_train
     varies."""
     rows = run_table(df)
-    extra = varying(rows, exclude=("width", "seed", "data_seed", "n_train", "reg_strength", "experiment", "dataset",
-                                   "model", "optimizer", "regularizer", "data.name", "model.name", "optim.name",
-                                   "regularizer.name"))
+    # a column for everything that varies beyond the fixed ones; the groups by their names (dataset, optimizer,
+    # regularizer), not twice
+    extra = varying(rows, exclude=("width", "seed", "n_train", "reg_strength", "model", "data.name", "model.name",
+                                   "optim.name", "regularizer.name"))
     names = _short(extra)
+    order = [c for c in ("experiment", "model", *extra, "n_train", "reg_strength", "width", "seed") if c in rows]
+    rows = rows.sort_values(order, key=_sortable, kind="stable").reset_index(drop=True)
     lines = [f"{'run_id':12}  {'status':8}  {'model':8} {'width':>7} {'params':>9} {'n_train':>7} {'λ':>8} "
              f"{'seed':>4} {'epoch':>6} {'train_err':>9} {'test_err':>8}" + "".join(f" {names[c]:>10}" for c in extra)]
     for r in rows.to_dict("records"):
         lines.append(f"{r['run_id']:12}  {r['status']:8}  {r['model']:8} {r['width']:7g} {int(r['n_params']):9d} "
                      f"{int(r['n_train']):7d} {r['reg_strength']:8g} {int(r['seed']):4d} {int(r['epoch']):6d} "
-                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}" + "".join(f" {show(r[c]):>10}" for c in extra))
+                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}"
+                     + "".join(f" {'-' if _missing(r[c]) else show(r[c]):>10}" for c in extra))
     done = complete(rows)
     for cond, part in conditions(done):
         for label, curve in variants(part, "width"):

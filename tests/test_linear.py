@@ -389,5 +389,23 @@ def test_ls_prints_each_runs_landmarks(tmp_path, data_cache):
 
     _sweep("fig9_10", tmp_path)
     out = cli("ls", str(tmp_path / "r" / "fig9_10")).stdout
-    lines = [ln for ln in out.splitlines() if "kappa=10 block_lr=null" in ln and "first minimum" in ln]
+    lines = [ln for ln in out.splitlines() if "kappa=10" in ln and "block_lr" not in ln and "first minimum" in ln]
     assert len(lines) == 3 and all("epoch-wise double descent" in ln and "second minimum" in ln for ln in lines)
+    # the equalized runs show no bump; a key a run lacks is left out, never printed as null
+    assert all("no bump" in ln for ln in out.splitlines() if "block_lr=equalize" in ln) and "=null" not in out
+
+
+def test_ls_says_once_when_no_run_has_a_bump():
+    """Runs that only descend get one line, not one "no bump" line each."""
+    from ddescent import analysis
+
+    steps = np.arange(1, 11)
+    rows = [dict(run_id=f"r{seed}", status="complete", model="linear", width=100.0, seed=seed, step=s, epoch=s,
+                 test_error=1.0 / s + 0.01 * seed) for seed in range(3) for s in steps]
+    df = pd.DataFrame(rows)
+    lines = analysis.epochwise_lines(df, analysis.final(df), [], {})
+    assert lines == ["test error over training: no bump (a rise and a fall of 5% or more) in any of the 3 runs"]
+    bumped = df.copy()
+    bumped.loc[(bumped.run_id == "r1") & (bumped.step == 5), "test_error"] = 2.0  # one run rises and falls again
+    lines = analysis.epochwise_lines(bumped, analysis.final(bumped), [], {})
+    assert len(lines) == 4 and "peak" in next(ln for ln in lines if " r1 " in ln)

@@ -142,7 +142,9 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path):
     diverged = df[lr == 1e6]
     assert diverged.epoch.max() < 3 or not np.isfinite(diverged.train_loss.iloc[-1])  # stopped, recorded at NaN
     assert "diverged" in cli("ls", str(res / "fig9_9")).stdout
-    assert (res / "fig9_9" / "_figures" / "fig9_9.png").exists()  # the figure is drawn from the complete run
+    figures = res / "fig9_9" / "_figures"
+    assert (figures / "fig9_10.png").exists()  # the figure its records allow is drawn from the complete run
+    assert not (figures / "fig9_9.png").exists()  # one width: no model-wise figure (it would show a lone dot)
 
 
 def test_concurrent_sweeps_share_a_folder_without_doubling(tiny, tmp_path):
