@@ -138,7 +138,8 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
     out = []
     for values, rows in df.groupby([df[k].map(show) for k in keys], sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
-        out.append((", ".join(f"{names[k]}={v}" for k, v in zip(keys, values)), rows))
+        # a key a group lacks (null: another setting's option) is left out of its label
+        out.append((", ".join(f"{names[k]}={v}" for k, v in zip(keys, values) if v != "null"), rows))
     return out
 
 
@@ -305,14 +306,25 @@ def conditions(df: pd.DataFrame, without: tuple[str, ...] | list[str] = ()):
         yield dict(zip(cols, key if isinstance(key, tuple) else (key,))), rows
 
 
-def describe(cond: dict) -> str:
+def describe(cond: dict, rows: pd.DataFrame | None = None) -> str:
+    """A condition in words for a title: family, dataset, n, the noise (label noise for classification; the
+    targets' σ for regression, read from `rows`), the regularizer."""
     parts = [f"{cond.get('model')} on {cond.get('dataset')}"]
     if "n_train" in cond:
         parts.append(f"n={cond['n_train']}")
-    parts.append(f"noise {cond.get('label_noise', 0):.0%}")
+    sigma = _one(rows, "data.noise") if rows is not None and _one(rows, "task") == "regression" else None
+    parts.append(f"target noise σ={sigma:g}" if sigma is not None else f"noise {cond.get('label_noise', 0):.0%}")
     if cond.get("regularizer") not in (None, "none"):
         parts.append(f"{cond['regularizer']} λ={cond['reg_strength']:g}" if "reg_strength" in cond else cond["regularizer"])
     return ", ".join(parts)
+
+
+def _one(rows: pd.DataFrame, column: str):
+    """The value `column` holds in every row, or None (absent, or several values)."""
+    if column not in rows:
+        return None
+    values = rows[column].dropna().unique()
+    return values[0] if len(values) == 1 else None
 
 
 def _some(df: pd.DataFrame, without: tuple[str, ...], test) -> bool:
@@ -360,7 +372,7 @@ def available_figures(df: pd.DataFrame) -> list[str]:
 def run_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run at its last evaluation, with what identifies it and what it scored (for `ls --format`)."""
     rows = final(df)
-    lead = ["run_id", "experiment", "status", "dataset", "model", "optimizer", "regularizer", "width", "n_params",
+    lead = ["run_id", "experiment", "status", "dataset", "task", "model", "optimizer", "regularizer", "width", "n_params",
             "n_train", "label_noise", "reg_strength", "seed", "data_seed", "epoch", "train_error", "test_error",
             "train_loss", "test_loss", "val_error", "val_loss"]
     keep = [c for c in lead if c in rows] + [c for c in identity_columns(rows) if c not in lead] + \
@@ -428,7 +440,7 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] |
                 continue
             threshold = interpolation_threshold(curve, eps)
             peak = second_peak(curve, threshold)
-            lines.append(f"{describe(cond)}{f' ({label})' if label else ''}: interpolation threshold width = "
+            lines.append(f"{describe(cond, curve)}{f' ({label})' if label else ''}: interpolation threshold width = "
                          f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
                          f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")
     for cond, part in conditions(done, without=("n_train",)):

@@ -176,7 +176,7 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
                     f"theory{suffix}: expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)")
         if len(curves) == 1:
             _params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
-        ax.set_title(analysis.describe(cond) + _seeds(part, "width"), fontsize=9)
+        ax.set_title(analysis.describe(cond, part) + _seeds(part, "width"), fontsize=9)
         _style(ax, _size_label(cond["model"]), metric)
     fig.suptitle(f"Train and test {metric} vs model size (cf. Bishop & Bishop Fig 9.9)", fontsize=11)
     return _room_for_legends(fig)
@@ -238,7 +238,7 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
                 ax.plot(shown["step"], shown["test_error"], ":", color=color, lw=2.2, alpha=0.9,
                         label="dotted: expected over training sets (Monte Carlo, 20 draws a seed)"
                         if not any("expected over" in t for t in ax.get_legend_handles_labels()[1]) else None)
-        ax.set_title(analysis.describe(cond) + _seeds(part, "width"), fontsize=9)
+        ax.set_title(analysis.describe(cond, part) + _seeds(part, "width"), fontsize=9)
         _style(ax, "epochs" if metric != "risk (MSE)" else "gradient-descent steps", f"test {metric} (train dashed)",
                width_axis=False)
     fig.suptitle(f"Test {metric} over training (cf. Bishop & Bishop Fig 9.10)", fontsize=11)
@@ -275,7 +275,7 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
                            label=f"interpolation threshold{suffix} (final train error ≤ {eps:g})")
         if len(curves) == 1:
             _params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
-        ax.set_title(analysis.describe(cond) + _seeds(part, "width") + f"; stopped at epoch {_span(part['epoch'])}",
+        ax.set_title(analysis.describe(cond, part) + _seeds(part, "width") + f"; stopped at epoch {_span(part['epoch'])}",
                      fontsize=9)
         _style(ax, _size_label(cond["model"]), "error")
     fig.suptitle("Test error vs model size, early-stopped on the validation split (cf. Bishop & Bishop Fig 9.9)",
@@ -358,7 +358,7 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
         ax_.set_ylabel(what)
         n_seeds = int(part.groupby(["n_train", "width"])[list(analysis.REPLICATES)]
                       .apply(lambda g: len(g.drop_duplicates())).max())
-        ax_.set_title(analysis.describe(cond) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + finding, fontsize=9)
+        ax_.set_title(analysis.describe(cond, part) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + finding, fontsize=9)
         ax_.grid(alpha=0.3, which="both", lw=0.5)
         _legend(ax_)
     fig.suptitle(f"{what[0].upper() + what[1:]} vs {'training-set size' if along_n else 'model size by training-set size'}"
@@ -415,7 +415,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
             ax.annotate("λ = 0", (right, 1), xytext=(0, -4), textcoords="offset points", ha="center", va="top",
                         fontsize=8, xycoords=("data", "axes fraction"))
         n_seeds = int(stats["test_error_count"].max())
-        ax.set_title(f"{analysis.describe(cond)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
+        ax.set_title(f"{analysis.describe(cond, part)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
                      + (f", {n_seeds} seeds" if n_seeds > 1 else "") + "\n"
                      + analysis.describe_lambdawise(x.to_numpy(), stats["test_error_mean"].to_numpy()), fontsize=9)
         _style(ax, f"1/λ (inverse {reg} strength)", "error", width_axis=False)
@@ -454,7 +454,7 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
         ax.set_xlabel(_size_label(cond["model"]))
         ax.set_ylabel("epochs")
         n_seeds = int(part.groupby("width")["run_id"].nunique().max())
-        ax.set_title(analysis.describe(cond) + (f", {label}" if label else "")
+        ax.set_title(analysis.describe(cond, part) + (f", {label}" if label else "")
                      + (f", mean of {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=9)
         _legend(ax)
     fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs "

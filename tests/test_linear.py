@@ -325,7 +325,7 @@ def _sweep(preset, tmp_path):
 
 
 def test_fig9_10_kappa_10_double_descends_in_every_seed_and_equalizing_removes_it(tmp_path, data_cache):
-    from ddescent import analysis
+    from ddescent import analysis, plots
 
     df = _sweep("fig9_10", tmp_path)
     runs = {rid: rows for rid, rows in df.groupby("run_id")}
@@ -348,6 +348,8 @@ def test_fig9_10_kappa_10_double_descends_in_every_seed_and_equalizing_removes_i
             lowest = int(np.argmin(risk))
             assert all(risk[i + 1] < 1.05 * risk[:i + 1].min() for i in range(lowest))
             assert risk.min() <= 1.1 * max(second_minima)
+    labels = [ln.get_label() for ln in plots.fig9_10(df).axes[0].get_lines()]
+    assert any(lb.startswith("kappa=10:") for lb in labels) and not any("null" in lb for lb in labels)
 
 
 def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, data_cache):
@@ -364,6 +366,7 @@ def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, da
     x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
     finite = theory[np.isfinite(theory)]
     assert np.allclose(x, finite.index) and np.allclose(y, finite.to_numpy())  # the figure draws the theory's numbers
+    assert "target noise σ=0.5" in ax.get_title() and "noise 0%" not in ax.get_title()  # a regression's noise
 
 
 def test_linear_samplewise_peaks_at_n_equal_p_and_follows_the_theory(tmp_path, data_cache):
