@@ -447,7 +447,7 @@ def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] |
         if part["n_train"].nunique() < 2:
             continue
         emc = effective_model_complexity(part, eps)
-        lines.append(f"{describe(cond)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
+        lines.append(f"{describe(cond, part)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
                      "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
     lines += epochwise_lines(df, rows, extra, names)
     waiting = {rid: label for rid, label in (planned or {}).items() if rid not in set(rows["run_id"])}

@@ -116,6 +116,19 @@ def test_the_python_api_from_stdin_needs_no_main_guard(tmp_path, data_cache):
     assert lines[2].startswith("ConfigError: width=-1") and not (tmp_path / "x").exists()
 
 
+def test_the_readmes_python_example_runs_as_written(tmp_path, data_cache):
+    """The README's "From Python and notebooks" block, taken from the README itself and fed to a fresh
+    interpreter on stdin in an empty folder: it trains, prints the final errors, saves a figure, reloads."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- api-example -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    r = subprocess.run([sys.executable, "-"], input=block, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "results" / "fig9_9" / "runs").glob("*.parquet"))) == 4
+    assert (tmp_path / "fig9_9_short.png").stat().st_size > 10_000
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert sorted(float(row[1]) for row in rows) == [4, 8, 16, 32]  # one final row per width
+
+
 def test_plot_into_a_callers_axes(tiny, tmp_path):
     import matplotlib.pyplot as plt
 
