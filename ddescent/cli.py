@@ -34,6 +34,7 @@ PACKAGE = typer.Option(None, "--package", "-p", help="With --cfg: print only thi
 INFO = typer.Option(None, "--info", help="Print Hydra's information instead of running: all, config, defaults, "
                     "defaults-tree, plugins or searchpath.", show_default=False)
 RESULTS = typer.Option(None, "--results", help="Results root (default: ./results).")
+NO_MEMORY_CHECK = typer.Option(False, "--no-memory-check", help="Train even runs whose parameters alone would not fit the device's memory.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 VERBOSE = typer.Option(False, "--verbose", "-v", help="Also print every evaluation point.")
 
@@ -85,7 +86,7 @@ def sweep(
     jobs: int = typer.Option(1, "--jobs", min=1, help="Run N jobs in parallel on this machine (joblib launcher)."),
     results: Optional[Path] = RESULTS,
     no_plot: bool = typer.Option(False, "--no-plot", help="Skip drawing the experiment's figures at the end."),
-    no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even runs whose parameters alone would not fit the device's memory."),
+    no_memory_check: bool = NO_MEMORY_CHECK,
     no_wait: bool = typer.Option(False, "--no-wait", help="Plan, then hand the sweep to a background process and return (for cluster launchers: submit and log out); `ddescent ls` shows progress."),
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
@@ -317,7 +318,7 @@ def run(
     overrides: Optional[List[str]] = ONE_RUN,
     force: bool = typer.Option(False, "--force", help="Rerun even if the result exists."),
     results: Optional[Path] = RESULTS,
-    no_memory_check: bool = typer.Option(False, "--no-memory-check", help="Train even if its parameters alone would not fit the device's memory."),
+    no_memory_check: bool = NO_MEMORY_CHECK,
     quiet: bool = QUIET,
     verbose: bool = VERBOSE,
     config_dir: Optional[List[Path]] = CONFIG_DIR,

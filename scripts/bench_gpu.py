@@ -55,6 +55,7 @@ from torch import nn
 from ddescent import accel
 from ddescent.data.images import augment
 from ddescent.models import build, packed_conv
+from ddescent.packing import Single
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 SIGNAL = 0.5  # class pattern amplitude against unit pixel noise
@@ -100,15 +101,6 @@ def resnet(width: int, seed: int, device, family: str = "resnet18") -> nn.Module
     return build(cfg, (3, 32, 32), 10, torch.Generator().manual_seed(seed)).to(device)
 
 
-class Single(nn.Module):
-    """One plain model behind the packed interface [1, B, ...] -> [1, B, classes], as the runner wraps it."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x[0]).unsqueeze(0)
 
 
 def loss_fn(out, y):  # the loop's objective: the members' mean cross-entropies, summed

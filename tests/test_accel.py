@@ -18,17 +18,13 @@ from torch import nn
 from ddescent import ConfigError, accel
 from ddescent.metrics import per_model_loss
 from ddescent.models import build, mlp, packed_conv
+from ddescent.packing import Single
 from ddescent.step import make_step
 
 CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _loss(out, y):
@@ -189,13 +185,6 @@ def test_precision_sets_the_tf32_flags_for_the_run_and_restores_them(name, insid
         accel._set_tf32(*saved)
 
 
-class Single(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x[0]).unsqueeze(0)
 
 
 @pytest.mark.parametrize("kind", ["packed cnn5", "packed resnet18", "single resnet18"])

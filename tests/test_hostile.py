@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -133,46 +134,35 @@ def test_a_run_stored_in_two_experiments_is_read_once(tiny, tmp_path):
 
 # 6. -------------------------------------------------------------- workers die with their sweep
 
-def _children(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split()
-    pairs = list(zip(map(int, out[::2]), map(int, out[1::2])))
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, parent in pairs if parent in frontier} - found
-        found |= frontier
-    return found
+def _process_helpers():
+    """The process-tree helpers of scripts/chaos.py (one copy of them), imported from the script."""
+    import importlib.util
 
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] not in "ZX":
-                    alive.add(p)
-        except FileNotFoundError:
-            pass
-    return alive
+    spec = importlib.util.spec_from_file_location("chaos", Path(__file__).resolve().parents[1] / "scripts" / "chaos.py")
+    chaos = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chaos)
+    return chaos.descendants, chaos.alive
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_kill_minus_nine_of_a_sweep_leaves_no_worker_alive_within_10_s(jobs, tiny, tmp_path):
+    descendants, alive = _process_helpers()
     args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64", "seed=0,1", *tiny, "epochs=100000",
             "--jobs", jobs, "--results", str(tmp_path / "r"), "--no-plot"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, workers = time.time() + 90, set()
     while time.time() < deadline and len(workers) < 2:  # wait until the workers train
         time.sleep(0.5)
-        workers = _children(proc.pid)
+        workers = descendants(proc.pid)
         if not list((tmp_path / "r" / "fig9_9" / "_logs").glob("trainings.jsonl")):
             workers = set()
     assert len(workers) >= 2, "the sweep never started its workers"
     proc.kill()
     proc.wait()
     deadline = time.time() + 10
-    while time.time() < deadline and _alive(workers):
+    while time.time() < deadline and alive(workers):
         time.sleep(0.2)
-    assert not _alive(workers)
+    assert not alive(workers)
 
 
 def test_a_killed_worker_costs_its_runs_only_and_is_reported_in_one_line(tiny, tmp_path):

@@ -24,6 +24,7 @@ from torch import nn
 from ddescent.metrics import evaluate, per_model_loss
 from ddescent.models import build, packed_conv
 from ddescent.models.resnet18 import PreActBlock
+from ddescent.packing import Single
 
 SHAPES = {"cnn5": (3, 8, 8), "resnet18": (3, 16, 16), "cnn1d": (40,)}
 WIDTHS = [1, 4, 2]  # unsorted on purpose: the widest member need not come first or last
@@ -34,13 +35,7 @@ OPTIMS = {"sgd": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e
           "adam": {"name": "adam", "lr": 1e-2, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 5e-3}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tiny convolutions run ~7x slower on two OpenMP threads than on one when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_optimizer(params, cfg):
@@ -51,15 +46,6 @@ def make_optimizer(params, cfg):
                             fused=True)
 
 
-class Single(nn.Module):
-    """One plain model behind the packed interface [1, B, ...] -> [1, B, classes] (as the runner wraps it)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x[0]).unsqueeze(0)
 
 
 def _member(name, width, seed):

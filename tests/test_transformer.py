@@ -151,6 +151,7 @@ def test_parallel_text_reader(tmp_path):
     assert vocab == ["<pad>", "<unk>", "<sep>", "<eos>", "das", "the", "boat"]
     assert pool.n_classes == 7 and len(pool.x) == 3 == parallel_text.pool_size(cfg)
     das, the, boat = 4, 5, 6
+    assert vocab.index("boat") == boat
     assert pool.x[0].tolist() == [das, UNK, SEP, the, UNK] + [PAD] * 4
     assert pool.y[0].tolist() == [IGNORE, IGNORE, the, UNK, EOS] + [IGNORE] * 4
     assert pool.x.shape[1] == pool.x_test.shape[1] == parallel_text.input_shape(cfg)[0] == 9  # 4 + SEP + 4
