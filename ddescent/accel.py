@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ddescent import ConfigError
+from ddescent.models.packed_conv import PackedConvNet
 
 def resolve_device(name: str) -> torch.device:
     """The device a `train.device` setting means on this machine (auto: CUDA, then MPS, then the CPU)."""
@@ -109,7 +110,7 @@ def channels_last(net: nn.Module, example_input: torch.Tensor) -> nn.Module:
     if example_input.dim() != 5 or not convs:
         return net
     net.to(memory_format=torch.channels_last)
-    if hasattr(net, "memory_format"):  # a PackedConvNet
+    if isinstance(net, PackedConvNet):
         net.memory_format = torch.channels_last
     else:
         convs[0].register_forward_pre_hook(
