@@ -349,3 +349,23 @@ def test_plot_draws_the_figure_the_records_allow_and_refuses_one_they_do_not(tmp
     # a sample-wise sweep is also model-wise; `auto` draws the more specific figure
     many = table(*[run_rows(w, n_train=n) for w in (4, 8) for n in (100, 400)])
     assert plots.choose(many) == "9.11" and plots.choose(many.query("n_train == 100")) == "9.9"
+
+
+def test_a_hyperparameter_sweep_draws_a_curve_per_value_each_with_its_seed_band(tiny, tmp_path):
+    """optim.lr=0.01,0.1 with two seeds: two test curves (and two train curves), each banded over its 2 seeds,
+    never one curve averaging four runs as "4 seeds"; ls and the table get an lr column."""
+    from conftest import cli
+
+    res = tmp_path / "r"
+    assert cli("sweep", "optim.lr=0.01,0.1", "seed=0,1", "width=4,8", *tiny, "epochs=2", "--results", str(res),
+               "--no-plot").returncode == 0
+    df = store.load(res / "fig9_9")
+    assert set(df["optim.lr"]) == {0.01, 0.1}
+    ax = plots.fig9_9(df).axes[0]
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert [lb.split(":")[0] for lb in labels] == ["train, lr=0.01", "test, lr=0.01", "train, lr=0.1", "test, lr=0.1"]
+    assert len(ax.collections) == 4 and ax.get_title().endswith("2 seeds")
+    for ln, band in zip(ax.get_lines(), ax.collections):  # each band spans its own curve's seeds
+        lo, hi = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+        assert lo <= ln.get_ydata().min() and ln.get_ydata().max() <= hi
+    assert cli("ls", str(res)).stdout.splitlines()[0].split()[-1] == "lr"
