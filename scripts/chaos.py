@@ -10,7 +10,8 @@ Scenarios:
   jobs     SIGKILL a sweep started with --jobs 2 (joblib): within 10 s no worker of it is alive; rerun
   worker   SIGKILL one worker mid-sweep: its runs are reported failed in one line, the rest finish; rerun
   damaged  empty one run file and put a folder where another belongs; rerun trains both again, sets them aside
-  locks    leave locks of dead and unverifiable owners; rerun trains through them
+  locks    leave locks of dead and unverifiable owners; rerun trains through them, removes the dead owners' locks
+           and names the ones in a format it does not write (left for the user, as an older version may hold them)
   repack   kill while a pack has a checkpoint, rerun a wider sweep: the pack resumes together and its numbers
            equal those of an uninterrupted sweep
 
@@ -187,6 +188,12 @@ def locks(tmp: Path, rng: random.Random, args) -> list[str]:
     final = run(cmd)
     if final.returncode != 0:
         problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    # A lock in a format this version does not write may belong to an older ddescent still running: it is trained
+    # through, named in a warning, and left for the user to delete (the dead and stale ones are removed).
+    for old_format in runs.glob(f".*.{store.HOST}.1.lock"):
+        if str(old_format) not in final.stderr:
+            problems.append(f"{old_format.name} was not named in a warning")
+        old_format.unlink()
     check(res, 10, 60, problems)
     return problems
 

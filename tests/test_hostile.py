@@ -258,6 +258,13 @@ def test_values_that_are_refused_before_any_work(bad, key, tiny, tmp_path):
     _one_line_exit_2(r, key, tmp_path / "r")
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(tiny, tmp_path):
+    r = cli("sweep", *tiny, "width=4", "train.device=cuda", "--results", str(tmp_path / "r"))
+    _one_line_exit_2(r, "train.device=cuda", tmp_path / "r")
+    assert "use train.device=auto or cpu" in r.stderr
+
+
 def test_a_width_too_big_for_memory_names_the_estimate_and_the_way_round_it(tiny, tmp_path):
     r = cli("sweep", *tiny, "width=200000", "--results", str(tmp_path / "r"))
     assert "GB" in r.stderr and "--no-memory-check" in r.stderr
