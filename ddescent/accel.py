@@ -60,7 +60,7 @@ def check(precision: str, compile: str, device: torch.device | str, *, schedule:
                               "captured graph cannot see; use train.compile=default or a constant rate")
         if penalty:
             raise ConfigError("train.compile=graphs: a regularizer's penalty switches on and ramps by epoch; use "
-                              "train.compile=default with regularizer=none|l2|sws")
+                              "train.compile=default")
 
 
 # --------------------------------------------------------------------------------------------- precision
