@@ -1,5 +1,5 @@
 """Measure the planner's pack cost model on this machine and write it as JSON (the format of
-ddescent/pack_costs.json: an entry per device kind, "cpu" or "accelerator").
+ddescent/pack_costs.json, read by ddescent.packing: an entry per device kind, "cpu" or "accelerator").
 
     python scripts/measure_pack_costs.py costs.json                       # cuda if available, else cpu
     python scripts/measure_pack_costs.py costs.json --merge               # replace only this kind's entry
@@ -42,10 +42,8 @@ from ddescent.data.images import augment
 from ddescent.metrics import per_model_loss
 from ddescent.models import FAMILIES, build, mlp, packed_conv
 
-try:
-    from ddescent.optim import lean_update
-except ImportError:  # before the optimizers had a module of their own
-    from ddescent.train import lean_update
+from ddescent.optim import lean_update
+from ddescent.step import make_step
 
 # family -> (input shape, batch, optimizer, widths, member counts), as its presets train it
 FULL = {
@@ -83,8 +81,8 @@ def step_time(name: str, width: int, G: int, spec, device, args) -> float:
         opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=True)
     by_hand = (lambda x, y: net.backward_by_hand(x, y)) if name == "mlp" else None
     zero_grad, update = lean_update(opt)  # the loop's update (SGD without torch.optim's per-call wrappers)
-    step = accel.make_step(net, lambda out, y: per_model_loss(out, y).sum(), opt, compile=args.compile,
-                           precision=args.precision, backward=by_hand, zero_grad=zero_grad, update=update)
+    step = make_step(net, lambda out, y: per_model_loss(out, y).sum(), opt, compile=args.compile,
+                     precision=args.precision, backward=by_hand, zero_grad=zero_grad, update=update)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(G, batch, *shape, generator=g).to(device)
     y = torch.randint(0, 10, (G, batch), generator=g).to(device)
