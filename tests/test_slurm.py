@@ -1,7 +1,7 @@
 """The SLURM path against a real scheduler: a single-node SLURM brought up by scripts/slurm_local.sh (Debian's
 slurm-wlm and munge; root). Run with:
 
-    scripts/slurm_local.sh up && python -m pytest -m slurm      # about 3 minutes; scripts/slurm_local.sh down after
+    scripts/slurm_local.sh up && python -m pytest -m slurm      # about a minute; scripts/slurm_local.sh down after
 
 Each test uses the README's tuned launcher (hydra/launcher=slurm) with the lines a user edits for this node."""
 
