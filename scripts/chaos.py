@@ -43,6 +43,15 @@ def run(args, **kwargs):
     return subprocess.run(ddescent(*args), capture_output=True, text=True, **kwargs)
 
 
+def rerun(args, problems: list[str], expect: str = ""):
+    """Run the sweep to its end; a nonzero exit, or a stderr without `expect`, is a problem."""
+    final = run(args)
+    if final.returncode != 0 or expect not in final.stderr:
+        problems.append(f"rerun exited {final.returncode}" + (f", expected {expect!r}" if expect else "")
+                        + f": {final.stderr[-300:]}")
+    return final
+
+
 def start(args):
     return subprocess.Popen(ddescent(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -100,21 +109,21 @@ def kills(tmp: Path, rng: random.Random, args) -> list[str]:
         runs = res / "fig9_9" / "runs"
         done = len(list(runs.glob("*.parquet"))) if runs.exists() else 0
         print(f"  kill {i + 1:2d} after {wait:4.1f} s: {done} runs finished")
-    final = run(cmd)
-    if final.returncode != 0:
-        problems.append(f"final rerun exited {final.returncode}: {final.stderr[-300:]}")
+    rerun(cmd, problems)
     check(res, 10, 60, problems)
     return problems
 
 
 def jobs(tmp: Path, rng: random.Random, args) -> list[str]:
+    from ddescent import store
+
     res, problems = tmp / "jobs", []
     cmd = ["sweep", *SWEEP, "epochs=2000", "--jobs", "2", "--results", str(res)]
     proc = start(cmd)
     deadline, workers = time.time() + 120, set()
     while time.time() < deadline and len(workers) < 2:
         time.sleep(0.5)
-        workers = {p for p in descendants(proc.pid)} if (res / "fig9_9" / "_logs" / "trainings.jsonl").exists() else set()
+        workers = descendants(proc.pid) if store.trainings(res / "fig9_9") else set()
     os.kill(proc.pid, signal.SIGKILL)  # the sweep alone, as a scheduler or an OOM killer would
     proc.wait()
     time.sleep(10)
@@ -122,31 +131,28 @@ def jobs(tmp: Path, rng: random.Random, args) -> list[str]:
         problems.append(f"workers alive 10 s after the sweep died: {sorted(alive(workers))}")
         for p in alive(workers):
             os.kill(p, signal.SIGKILL)
-    final = run(["sweep", *SWEEP, "--jobs", "2", "--results", str(res), "--force"])
-    if final.returncode != 0:
-        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    rerun(["sweep", *SWEEP, "--jobs", "2", "--results", str(res), "--force"], problems)
     check(res, 10, 60, problems)
     return problems
 
 
 def worker(tmp: Path, rng: random.Random, args) -> list[str]:
+    from ddescent import store
+
     res, problems = tmp / "worker", []
     cmd = ["sweep", *SWEEP, "epochs=300", "--results", str(res)]
     proc = subprocess.Popen(ddescent(*cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    log = res / "fig9_9" / "_logs" / "trainings.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+    while time.time() < deadline and len(store.trainings(res / "fig9_9")) < 2:
         time.sleep(0.2)
-    pids = {int(line.split('"pid": ')[1].split(",")[0]) for line in log.read_text().splitlines()}
+    pids = {t["pid"] for t in store.trainings(res / "fig9_9")}
     os.kill(max(pids), signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
     failed = [line for line in err.splitlines() if "FAILED: its worker died" in line]
     if proc.returncode != 1 or not failed or "Traceback" in err:
         problems.append(f"exit {proc.returncode}, {len(failed)} failure lines, traceback: {'Traceback' in err}")
-    final = run(cmd)
-    if final.returncode != 0 or f"{len(failed)} to run" not in final.stderr:
-        problems.append(f"rerun: exit {final.returncode}, expected {len(failed)} runs to train: {final.stderr[-300:]}")
+    rerun(cmd, problems, expect=f"{len(failed)} to run")
     check(res, 10, 300, problems)
     return problems
 
@@ -159,9 +165,7 @@ def damaged(tmp: Path, rng: random.Random, args) -> list[str]:
     files[0].write_bytes(b"")
     files[1].unlink()
     files[1].mkdir()
-    final = run(cmd)
-    if final.returncode != 0 or "8 already done, 2 to run" not in final.stderr:
-        problems.append(f"rerun: exit {final.returncode}: {final.stderr[-300:]}")
+    rerun(cmd, problems, expect="8 already done, 2 to run")
     aside = sorted(p.name for p in (res / "fig9_9" / "_damaged").glob("*.damaged"))
     if aside != sorted(f"{f.name}.damaged" for f in files[:2]):
         problems.append(f"_damaged/ holds {aside}")
@@ -185,9 +189,7 @@ def locks(tmp: Path, rng: random.Random, args) -> list[str]:
         if name.endswith("7-7.lock"):  # another host's lock, its heartbeat long stopped
             old = time.time() - store.LOCK_STALE_S - 60
             os.utime(runs / name, (old, old))
-    final = run(cmd)
-    if final.returncode != 0:
-        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    final = rerun(cmd, problems)
     # A lock in a format this version does not write may belong to an older ddescent still running: it is trained
     # through, named in a warning, and left for the user to delete (the dead and stale ones are removed).
     for old_format in runs.glob(f".*.{store.HOST}.1.lock"):
@@ -213,9 +215,7 @@ def repack(tmp: Path, rng: random.Random, args) -> list[str]:
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    final = run([*whole, "--results", str(res)])  # a wider rerun: the checkpoint's runs must stay together
-    if final.returncode != 0:
-        problems.append(f"rerun exited {final.returncode}: {final.stderr[-300:]}")
+    rerun([*whole, "--results", str(res)], problems)  # a wider rerun: the checkpoint's runs must stay together
     check(res, 10, 60, problems)
     a, b = (store.load(d).set_index(["run_id", "epoch"]).sort_index() for d in (ref, res))
     common = a.index.intersection(b.index)

@@ -154,7 +154,7 @@ def test_kill_minus_nine_of_a_sweep_leaves_no_worker_alive_within_10_s(jobs, tin
     while time.time() < deadline and len(workers) < 2:  # wait until the workers train
         time.sleep(0.5)
         workers = descendants(proc.pid)
-        if not list((tmp_path / "r" / "fig9_9" / "_logs").glob("trainings.jsonl")):
+        if not store.trainings(tmp_path / "r" / "fig9_9"):
             workers = set()
     assert len(workers) >= 2, "the sweep never started its workers"
     proc.kill()
@@ -169,11 +169,10 @@ def test_a_killed_worker_costs_its_runs_only_and_is_reported_in_one_line(tiny, t
     args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64,128", "seed=0,1", *tiny, "epochs=400",
             "--results", str(tmp_path / "r"), "--no-plot"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    log = tmp_path / "r" / "fig9_9" / "_logs" / "trainings.jsonl"
     deadline = time.time() + 90
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+    while time.time() < deadline and len(store.trainings(tmp_path / "r" / "fig9_9")) < 2:
         time.sleep(0.2)
-    trainers = {int(line.split('"pid": ')[1].split(",")[0]) for line in log.read_text().splitlines()}
+    trainers = {t["pid"] for t in store.trainings(tmp_path / "r" / "fig9_9")}
     os.kill(min(trainers), signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1 and "Traceback" not in err and "BrokenProcessPool" not in err
