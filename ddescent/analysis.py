@@ -143,9 +143,14 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+def _missing(value) -> bool:
+    """A key a run does not have (another regularizer's setting): None or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def show(value) -> str:
     """A hyperparameter as the config writes it (a missing one, NaN in a table, is null)."""
-    if value is None or isinstance(value, float) and math.isnan(value):
+    if _missing(value):
         return "null"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -407,11 +412,6 @@ def epochwise_lines(df: pd.DataFrame, finals: pd.DataFrame, extra: list[str], na
 def _sortable(column: pd.Series) -> pd.Series:
     """Numbers sort as numbers; anything else (lists, None, text) by how it is shown."""
     return column if pd.api.types.is_numeric_dtype(column) else column.map(show)
-
-
-def _missing(value) -> bool:
-    """A key a run does not have (another regularizer's setting): None or NaN."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] | None = None) -> list[str]:

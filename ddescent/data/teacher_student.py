@@ -94,14 +94,8 @@ def scales(cfg) -> np.ndarray:
 
 
 def check(cfg) -> None:
-    for key, rule in RULES.items():
-        if key.startswith("data."):
-            value = cfg.get(key[5:])
-            if not rule.check(value):
-                raise ConfigError(f"{key}={value!r}: expected {rule.allowed}")
+    """What the per-key RULES (applied by ddescent.config.validate) cannot see: blocks that add up to data.dim."""
     blocks(cfg)
-    if cfg.get("label_noise", 0) != 0:
-        raise ConfigError(f"label_noise={cfg.label_noise!r}: expected {RULES['label_noise'].allowed}")
 
 
 def teacher(cfg) -> np.ndarray:
@@ -122,7 +116,6 @@ def draw(w: np.ndarray, f: np.ndarray, sigma: float, n: int, rng: np.random.Gene
 
 
 def load(cfg):
-    check(cfg)
     a = _generate(int(cfg.dim), tuple(map(tuple, blocks(cfg))), float(cfg.noise), int(cfg.pool_size),
                   int(cfg.test_size), int(cfg.data_seed), cfg.get("teacher_seed"))
     return Pool(a["x"], a["y"], a["x_test"], a["y_test"], n_classes=N_CLASSES, truth=a["truth"])
