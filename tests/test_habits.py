@@ -126,7 +126,7 @@ def test_the_readmes_python_example_runs_as_written(tmp_path, data_cache):
     assert len(list((tmp_path / "results" / "fig9_9" / "runs").glob("*.parquet"))) == 4
     assert (tmp_path / "fig9_9_short.png").stat().st_size > 10_000
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
-    assert sorted(float(row[1]) for row in rows) == [4, 8, 16, 32]  # one final row per width
+    assert sorted(float(row[1]) for row in rows) == [4, 8, 16, 32]  # the block prints a row per width
 
 
 def test_plot_into_a_callers_axes(tiny, tmp_path):
