@@ -1,0 +1,10 @@
+"""Theory drawn over the measurements: expected risks computed in numpy, one module per model.
+
+    linear             the linear teacher-student (Belkin, Hsu & Xu 2019; gradient descent along its path)
+"""
+
+from ddescent.theory.linear import (epochwise, eval_steps, expected_gd_risk, gd_kwargs, gd_path, gd_settings,
+                                    min_norm_risk, modelwise, risk, samplewise)
+
+__all__ = ["epochwise", "eval_steps", "expected_gd_risk", "gd_kwargs", "gd_path", "gd_settings", "min_norm_risk",
+           "modelwise", "risk", "samplewise"]
