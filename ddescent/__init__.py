@@ -1,21 +1,24 @@
 """ddescent: train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).
 
-From Python: ddescent.sweep(...), ddescent.run(...), ddescent.load(path), ddescent.plot(df, figure) (see
-ddescent.api); importing ddescent itself loads nothing heavy.
+From Python: ddescent.sweep(...), ddescent.run(...), ddescent.load(path), ddescent.plot(df, figure)
+(see ddescent.api). Importing ddescent itself loads nothing heavy: the API is imported on
+first use.
 """
 
-__version__ = "0.2.0"
+from ddescent.errors import ConfigError, RunsFailed
+from ddescent.version import __version__
 
-__all__ = ["ConfigError", "RunsFailed", "load", "plot", "run", "sweep", "__version__"]
-
-
-class ConfigError(ValueError):
-    """Bad input: reported as one line naming the key and what is allowed, exit code 2."""
+API = ("sweep", "run", "load", "plot")
+__all__ = ["ConfigError", "RunsFailed", "__version__", *API]
 
 
 def __getattr__(name: str):
-    if name in ("sweep", "run", "load", "plot", "RunsFailed"):
-        from ddescent import api
+    if name in API:
+        import importlib
 
-        return getattr(api, name)
+        return getattr(importlib.import_module("ddescent.api"), name)
     raise AttributeError(f"module 'ddescent' has no attribute {name!r}")
+
+
+def __dir__():  # tab completion in a notebook shows the API, not only what is imported yet
+    return sorted(set(globals()) | set(__all__))

@@ -1,5 +1,5 @@
-"""Device settings of a run: numeric precision (`train.precision`) and memory layout. The step that uses them
-(compilation, CUDA graphs) is ddescent.step.
+"""Device settings of a run: the device, its numeric precision (`train.precision`) and what each device can run.
+The step that uses them (compilation, CUDA graphs) is ddescent.step.
 
 precision (`precision_context(name, device)`, entered once around a run):
     fp32  IEEE fp32 everywhere: TF32 off for matmuls AND convolutions. PyTorch's own defaults are mixed:
@@ -13,7 +13,7 @@ precision (`precision_context(name, device)`, entered once around a run):
     The TF32 flags are process-wide: they are set on entry and restored on exit, whatever they were. On a CPU they
     have no effect (bf16 autocast does).
 
-channels_last(net, example_input): NHWC layout of 4-D image activations and conv weights (tensor cores prefer it).
+The memory layout (`train.channels_last`) is the model's to set: ddescent.models.base.Batched.to_channels_last.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import functools
 from typing import Callable, ContextManager, Iterator
 
 import torch
-from torch import nn
 
-from ddescent import ConfigError
-from ddescent.models.packed_conv import PackedConvNet
+from ddescent.errors import ConfigError
+
 
 def resolve_device(name: str) -> torch.device:
     """The device a `train.device` setting means on this machine (auto: CUDA, then MPS, then the CPU)."""
@@ -44,7 +43,7 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "graphs")
 
 
 def check(precision: str, compile: str, device: torch.device | str, *, schedule: bool = False,
-          penalty: bool = False, by_hand: bool = False) -> None:
+          penalty: bool = False) -> None:
     """Refuse, as one line naming the key, the settings this device or run cannot have."""
     device = torch.device(device)
     if precision not in PRECISIONS:
@@ -95,24 +94,3 @@ def precision_context(name: str, device: torch.device | str) -> Iterator[Callabl
         yield functools.partial(autocast, name, device)
     finally:
         _set_tf32(*saved)
-
-
-# --------------------------------------------------------------------------------------------- layout
-
-
-def channels_last(net: nn.Module, example_input: torch.Tensor) -> nn.Module:
-    """Put a net with 2-D convolutions into channels-last layout, given a training batch of the packed interface
-    ([G, B, C, H, W]); any other net or input is returned unchanged. Conv weights are converted in place (the
-    Parameter objects stay; call it before the optimizer's first step, whose state copies the weights' layout, and
-    before make_step), and the first convolution's input is converted once per forward (a packed conv net
-    rearranges its input straight into that layout). The numbers are the same up to summation order."""
-    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    if example_input.dim() != 5 or not convs:
-        return net
-    net.to(memory_format=torch.channels_last)
-    if isinstance(net, PackedConvNet):
-        net.memory_format = torch.channels_last
-    else:
-        convs[0].register_forward_pre_hook(
-            lambda module, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
-    return net

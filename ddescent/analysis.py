@@ -16,9 +16,6 @@ from ddescent import theory
 CONDITION = ["experiment", "dataset", "model", "optimizer", "regularizer", "reg_strength", "label_noise", "n_train"]
 REPLICATES = ("seed", "data_seed")  # what the bands of a curve run over: seeds only (of the model, of the data)
 
-# Every figure `plots.DRAW` knows, in the order `ddescent figures` draws them.
-FIGURES = ("9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws")
-
 
 def complete(df: pd.DataFrame) -> pd.DataFrame:
     """Finished runs only: diverged runs are listed by `ls` but left out of the curves."""
@@ -121,7 +118,7 @@ def varying(df: pd.DataFrame, exclude=()) -> list[str]:
     return [c for c in identity_columns(runs) if c not in exclude and runs[c].map(show).nunique() > 1]
 
 
-def _short(columns: list[str]) -> dict[str, str]:
+def short_names(columns: list[str]) -> dict[str, str]:
     """Legend names: the last part of a key (optim.lr -> lr) unless two keys share it."""
     last = [c.rsplit(".", 1)[-1] for c in columns]
     return {c: (s if last.count(s) == 1 else c) for c, s in zip(columns, last)}
@@ -134,7 +131,7 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
     keys = varying(df, exclude=(x, *REPLICATES, *CONDITION))
     if not keys:
         return [("", df)]
-    names = _short(keys)
+    names = short_names(keys)
     out = []
     for values, rows in df.groupby([df[k].map(show) for k in keys], sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -143,14 +140,14 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
-def _missing(value) -> bool:
+def missing(value) -> bool:
     """A key a run does not have (another regularizer's setting): None or NaN."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def show(value) -> str:
     """A hyperparameter as the config writes it (a missing one, NaN in a table, is null)."""
-    if _missing(value):
+    if missing(value):
         return "null"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -332,126 +329,6 @@ def _one(rows: pd.DataFrame, column: str):
     return values[0] if len(values) == 1 else None
 
 
-def _some(df: pd.DataFrame, without: tuple[str, ...], test) -> bool:
+def some_condition(df: pd.DataFrame, without: tuple[str, ...], test) -> bool:
+    """Whether `test(rows)` holds for the rows of at least one condition (see `conditions`)."""
     return any(test(part) for _, part in conditions(df, without)) if not df.empty else False
-
-
-def figure_availability(df: pd.DataFrame) -> dict[str, str | None]:
-    """For every figure: None when the stored axes allow it, else the reason it cannot be drawn."""
-    rows = complete(df) if "status" in df else df
-    if rows.empty:
-        return {f: "no complete runs" for f in FIGURES}
-    fin = final(rows)
-    trained = rows[rows["epoch"] > 0]
-
-    def widths(part, k=2):
-        return part["width"].nunique() >= k
-
-    why: dict[str, str | None] = {}
-    why["9.9"] = None if _some(fin, (), widths) else "needs at least 2 widths in one condition"
-    if "val_loss" not in rows or rows["val_loss"].isna().all():
-        why["9.9-early"] = "no val_loss recorded (needs a validation split: val_fraction > 0)"
-    else:
-        stopped = early_stopped(rows)
-        why["9.9-early"] = None if _some(stopped, (), widths) else "needs val_loss for at least 2 widths in one condition"
-    why["9.10"] = (None if _some(trained, (), lambda p: p["epoch"].nunique() >= 2)
-                   else "needs evaluations at 2 or more epochs > 0")
-    why["9.11"] = (None if _some(fin, ("n_train",), lambda p: p["n_train"].nunique() >= 2 and widths(p))
-                   else "needs at least 2 n_train values and 2 widths in one condition")
-    why["lambda"] = (None if _some(fin, ("reg_strength", "regularizer"),
-                                   lambda p: any(g["reg_strength"].nunique() >= 2 and (g["reg_strength"] > 0).any()
-                                                 for _, g in p.groupby("width")))
-                     else "needs at least 2 reg_strength values (one > 0) at one width")
-    why["heatmap"] = (None if _some(trained, (), lambda p: widths(p) and p["epoch"].nunique() >= 3)
-                      else "needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
-    why["sws"] = (None if "weight_hist_counts" in rows and rows["weight_hist_counts"].notna().any()
-                  else "no soft-weight-sharing run with a final weight histogram (regularizer=sws)")
-    return why
-
-
-def available_figures(df: pd.DataFrame) -> list[str]:
-    """The figures (keys of `plots.DRAW`) that the stored axes allow, in drawing order."""
-    return [f for f, reason in figure_availability(df).items() if reason is None]
-
-
-def run_table(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per run at its last evaluation, with what identifies it and what it scored (for `ls --format`)."""
-    rows = final(df)
-    lead = ["run_id", "experiment", "status", "dataset", "task", "model", "optimizer", "regularizer", "width", "n_params",
-            "n_train", "label_noise", "reg_strength", "seed", "data_seed", "epoch", "train_error", "test_error",
-            "train_loss", "test_loss", "val_error", "val_loss"]
-    keep = [c for c in lead if c in rows] + [c for c in identity_columns(rows) if c not in lead] + \
-        [c for c in ("started_at", "finished_at", "host", "git_commit", "ddescent_version", "device") if c in rows]
-    return rows[keep].sort_values([c for c in ("experiment", "model", "n_train", "reg_strength", "width", "seed")
-                                   if c in rows]).reset_index(drop=True)
-
-
-EPOCHWISE_RUNS = 40  # `ls` reads each run's curve over training when a table has at most this many runs
-
-
-def epochwise_lines(df: pd.DataFrame, finals: pd.DataFrame, extra: list[str], names: dict[str, str]) -> list[str]:
-    """Each run's test error over training (steps): first minimum, peak, second minimum, and whether that is an
-    epoch-wise double descent (a peak >= 15% above the first minimum, a second minimum >= 15% below it)."""
-    done = complete(finals)
-    trained = complete(df)
-    if done.empty or len(done) > EPOCHWISE_RUNS or trained.groupby("run_id")["epoch"].nunique().max() < 5:
-        return []
-    marks = {r["run_id"]: landmarks_of_run(trained[trained["run_id"] == r["run_id"]]) for r in done.to_dict("records")}
-    if all(lm["peak"] is None for lm in marks.values()):  # nothing to tell run by run
-        return [f"test error over training: no bump (a rise and a fall of 5% or more) in any of the {len(marks)} runs"]
-    out = ["test error over training, run by run (steps):"]
-    for r in done.to_dict("records"):
-        lm = marks[r["run_id"]]
-        label = f"{r['model']} width {r['width']:g} seed {int(r['seed'])}" + \
-            "".join(f" {names[c]}={show(r[c])}" for c in extra if not _missing(r[c]))
-        out.append(f"  {r['run_id']} {label}: {describe_landmarks(lm)}"
-                   + ("; epoch-wise double descent" if double_descent(lm) else ""))
-    return out
-
-
-def _sortable(column: pd.Series) -> pd.Series:
-    """Numbers sort as numbers; anything else (lists, None, text) by how it is shown."""
-    return column if pd.api.types.is_numeric_dtype(column) else column.map(show)
-
-
-def summary_lines(df: pd.DataFrame, eps: float = 0.01, planned: dict[str, str] | None = None) -> list[str]:
-    """What `ls` prints: a line per run (with a column for every hyperparameter that varies), then each
-    condition's interpolation threshold and test-error peak, and the effective model complexity where n_train
-    varies."""
-    rows = run_table(df)
-    # a column for everything that varies beyond the fixed ones; the groups by their names (dataset, optimizer,
-    # regularizer), not twice
-    extra = varying(rows, exclude=("width", "seed", "n_train", "reg_strength", "model", "data.name", "model.name",
-                                   "optim.name", "regularizer.name"))
-    names = _short(extra)
-    order = [c for c in ("experiment", "model", *extra, "n_train", "reg_strength", "width", "seed") if c in rows]
-    rows = rows.sort_values(order, key=_sortable, kind="stable").reset_index(drop=True)
-    lines = [f"{'run_id':12}  {'status':8}  {'model':8} {'width':>7} {'params':>9} {'n_train':>7} {'λ':>8} "
-             f"{'seed':>4} {'epoch':>6} {'train_err':>9} {'test_err':>8}" + "".join(f" {names[c]:>10}" for c in extra)]
-    for r in rows.to_dict("records"):
-        lines.append(f"{r['run_id']:12}  {r['status']:8}  {r['model']:8} {r['width']:7g} {int(r['n_params']):9d} "
-                     f"{int(r['n_train']):7d} {r['reg_strength']:8g} {int(r['seed']):4d} {int(r['epoch']):6d} "
-                     f"{r['train_error']:9.4f} {r['test_error']:8.4f}"
-                     + "".join(f" {'-' if _missing(r[c]) else show(r[c]):>10}" for c in extra))
-    done = complete(rows)
-    for cond, part in conditions(done):
-        for label, curve in variants(part, "width"):
-            if curve["width"].nunique() < 2:
-                continue
-            threshold = interpolation_threshold(curve, eps)
-            peak = second_peak(curve, threshold)
-            lines.append(f"{describe(cond, curve)}{f' ({label})' if label else ''}: interpolation threshold width = "
-                         f"{'none reached' if threshold is None else f'{threshold:g}'} (train error ≤ {eps:g}); "
-                         f"test error peak {peak['test_error_mean']:.3f} at width {peak['width']:g}")
-    for cond, part in conditions(done, without=("n_train",)):
-        if part["n_train"].nunique() < 2:
-            continue
-        emc = effective_model_complexity(part, eps)
-        lines.append(f"{describe(cond, part)}: effective model complexity (largest n_train with train error ≤ {eps:g}) "
-                     "by width: " + ", ".join(f"{w:g}: {'none' if n is None else n}" for w, n in emc.items()))
-    lines += epochwise_lines(df, rows, extra, names)
-    waiting = {rid: label for rid, label in (planned or {}).items() if rid not in set(rows["run_id"])}
-    if waiting:
-        lines.append(f"{len(waiting)} planned run(s) not done yet (queued, training, or failed: see the sweep's "
-                     "log): " + "; ".join(list(waiting.values())[:5]) + (" ..." if len(waiting) > 5 else ""))
-    return lines

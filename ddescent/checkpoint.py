@@ -16,7 +16,6 @@ import copy
 import hashlib
 import json
 import logging
-import threading
 from pathlib import Path
 
 import torch
@@ -24,20 +23,6 @@ import torch
 from ddescent import store
 
 log = logging.getLogger("ddescent")
-
-
-_requested = threading.Event()
-
-
-class Interrupted(Exception):
-    """Training stopped at an epoch's end, its state saved, because the job is about to end (preemption, a
-    time limit, a requeue): the rerun resumes from here."""
-
-
-def request() -> None:
-    """Ask every training of this process to checkpoint at the end of its current epoch and stop (safe to call
-    from a signal handler)."""
-    _requested.set()
 
 
 def key(run_ids: list[str]) -> str:
@@ -84,6 +69,10 @@ class Checkpoint:
         self.path = store.checkpoints_dir(folder) / f"{key(run_ids)}.pt"
         self.meta = self.path.with_suffix(".json")
 
+    @staticmethod
+    def exists(folder: Path, run_ids: list[str]) -> bool:
+        return (store.checkpoints_dir(folder) / f"{key(run_ids)}.pt").exists()
+
     def resume(self, parts: dict) -> int:
         """Load the checkpoint into `parts` ({name: object with state_dict/load_state_dict}) and return its epoch;
         0 (parts untouched) when there is none or it does not fit, in which case it is moved aside."""
@@ -120,23 +109,20 @@ class Checkpoint:
             raise ValueError(f"records end at epoch {recorded}, the checkpoint at {epoch}")
         return epoch
 
-    def save(self, epoch: int, parts: dict) -> None:
-        """Every `every` epochs (not at the last: the results are written then), and whenever a checkpoint was
-        requested (then training stops with Interrupted)."""
-        asked = _requested.is_set()
-        if epoch >= self.epochs or not asked and (not self.every or epoch % self.every):
+    def save(self, epoch: int, parts: dict, now: bool = False) -> None:
+        """Every `every` epochs (not at the last: the results are written then), or `now` (a stop was asked)."""
+        if epoch >= self.epochs or not now and (not self.every or epoch % self.every):
             return
         state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
         if not self.meta.exists():
             store.write_atomic(self.meta, lambda f: f.write(json.dumps({"runs": self.run_ids}).encode()))
         store.write_atomic(self.path, lambda f: torch.save(state, f))
-        if asked:
-            log.warning("checkpointed %d run(s) at epoch %d and stopped (%s)", len(self.run_ids), epoch,
-                        self.path.name)
-            raise Interrupted(f"checkpointed at epoch {epoch}")
+        if now:
+            log.warning("checkpointed %d run(s) at epoch %d (%s)", len(self.run_ids), epoch, self.path.name)
 
     def close(self) -> None:
-        """The runs are written: their checkpoint has served (unless asked to keep it)."""
+        """Call once the runs' files are written (never before: until then the checkpoint is all there is of
+        them): their checkpoint has served, unless asked to keep it."""
         if not self.keep:
             self.path.unlink(missing_ok=True)
             self.meta.unlink(missing_ok=True)

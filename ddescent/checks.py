@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ddescent import ConfigError
+from ddescent.errors import ConfigError
 
 __all__ = ["ConfigError", "Rule", "whole", "number", "POSITIVE_INT", "NONNEG_INT", "NONNEG", "POSITIVE", "RATE",
            "OPTIONAL_POSITIVE_INT", "BOOL", "one_of"]

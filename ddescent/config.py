@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ddescent import accel, data, models, optim, regularizers, tracking
+from ddescent import accel, component, data, models, optim
 from ddescent.checks import (BOOL, NONNEG_INT, OPTIONAL_POSITIVE_INT, POSITIVE_INT, RATE, ConfigError, Rule,
                              number, one_of)
 from ddescent.spec import MIRRORS, lookup
@@ -48,6 +48,8 @@ RULES: dict[str, Rule] = {
     "train.device": Rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
                          "auto, cpu, mps, cuda or cuda:N"),
     "progress": one_of("auto", "on", "off", True, False),
+    "figures": Rule(lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v),
+                    "a list of figure names as text (quote the numbered ones: figures=['9.9','9.10'])"),
     "data.noise_mode": one_of("uniform", "wrong"),
     "regularizer.strength": Rule(number(lambda v: v >= 0), "a finite number >= 0"),
 }
@@ -56,7 +58,7 @@ RULES: dict[str, Rule] = {
 # ----------------------------------------------------------------------------- composing
 
 
-def _hydra_message(exc: BaseException) -> str:
+def hydra_message(exc: BaseException) -> str:
     """Hydra's errors span several lines; keep what names the key and the allowed values."""
     text = str(exc).strip()
     missing = re.search(r"Could not find '([^']+)/([^']+)'", text)
@@ -105,6 +107,9 @@ def hydra_app():
         search_path = create_config_search_path(f"pkg://{CONFIG_MODULE}")
         for path in SEARCH_PATH:
             search_path.prepend(provider="ddescent --config-dir", path=path, anchor=SearchPathQuery(provider="main"))
+        for package in component.conf_packages():  # installed plugins' group YAMLs, after ddescent's own
+            search_path.append(provider="ddescent plugin", path=f"pkg://{package}",
+                               anchor=SearchPathQuery(provider="main"))
         Hydra.create_main_hydra2(task_name="ddescent", config_search_path=search_path)
     return GlobalHydra.instance()
 
@@ -118,7 +123,7 @@ def take_search_path(overrides: list[str]) -> list[str]:
             try:
                 value = _parser().parse_override(o).value()
             except Exception as exc:
-                raise ConfigError(_hydra_message(exc)) from exc
+                raise ConfigError(hydra_message(exc)) from exc
             use_config_dirs([str(v) for v in (value if isinstance(value, list) else [value])] + SEARCH_PATH)
         else:
             rest.append(o)
@@ -133,7 +138,7 @@ def compose(overrides: list[str], hydra: bool = False) -> DictConfig:
         hydra_app()
         return hydra_compose("config", overrides=overrides, return_hydra_config=hydra)
     except Exception as exc:  # Hydra raises several unrelated exception types for bad input
-        raise ConfigError(_hydra_message(exc)) from exc
+        raise ConfigError(hydra_message(exc)) from exc
 
 
 def _parser():
@@ -201,7 +206,7 @@ def expand(overrides: list[str]) -> list[list[str]]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(_hydra_message(exc)) from exc
+        raise ConfigError(hydra_message(exc)) from exc
     jobs: list[list[str]] = []
     for choice in choices:
         base = compose(single + choice + hydra_overrides, hydra=True)
@@ -210,7 +215,7 @@ def expand(overrides: list[str]) -> list[list[str]]:
         try:
             jobs.extend(BasicSweeper.split_arguments(parser.parse_overrides(lines), None)[0])
         except Exception as exc:
-            raise ConfigError(_hydra_message(exc)) from exc
+            raise ConfigError(hydra_message(exc)) from exc
     return jobs
 
 
@@ -228,28 +233,34 @@ def hydra_quote(text: str) -> str:
 # ----------------------------------------------------------------------------- validating
 
 
+COMPONENT_GROUPS = ("data", "model", "regularizer", "logger")  # config groups whose options are components
+
+
 def rules_for(plain: DictConfig) -> dict[str, Rule]:
-    """Every rule that applies to this config: the top level's and those of the chosen groups' modules."""
+    """Every rule that applies to this config: the top level's and those of the chosen components."""
     rules = dict(RULES)
     rules.update(optim.RULES)
-    rules.update(tracking.RULES)
-    rules.update(data.DATASETS[plain.data.name].rules)
-    rules.update(models.FAMILIES[plain.model.name].rules)
-    rules.update(regularizers.REGULARIZERS[plain.regularizer.name].RULES)
+    for group in COMPONENT_GROUPS:
+        rules.update(component.get(group, plain[group].name).rules)
     return rules
 
 
-def validate(cfg: DictConfig) -> dict:
+def validate(cfg: DictConfig, data_files: bool = True) -> dict:
     """Raise ConfigError (one line: key, value, what is allowed) for the first invalid value; return the resolved
-    config of the run (run_config)."""
+    config of the run (run_config). data_files=False leaves out what needs the dataset itself (its files, the pool
+    size, the shapes), for showing a config on a machine without the data."""
     resolved = run_config(cfg)
     plain = OmegaConf.create(resolved)
     if plain.get("name") in (None, "???"):
         raise ConfigError("name: the experiment has no name; set name=... or choose experiment=...")
-    for key, allowed in (("model", models.FAMILIES), ("regularizer", regularizers.REGULARIZERS),
-                         ("data", data.DATASETS), ("optim", optim.NAMES)):
-        if plain[key].name not in allowed:
-            raise ConfigError(f"{key}={plain[key].name}: choose one of: {', '.join(allowed)}")
+    for group in (*COMPONENT_GROUPS, "optim"):
+        if not isinstance(plain.get(group), DictConfig) or plain[group].get("name") in (None, "???"):
+            raise ConfigError(f"{group}: the {group} config has no `name` (a file of conf/{group}/ must set "
+                              "`name:` to its component's name)")
+    for group in COMPONENT_GROUPS:
+        component.get(group, plain[group].name)  # one line naming the choices when no component has that name
+    if plain.optim.name not in optim.NAMES:
+        raise ConfigError(f"optim={plain.optim.name}: choose one of: {', '.join(optim.NAMES)}")
     absent = object()
     for key, rule in rules_for(plain).items():  # (group names were checked first: rules_for reads them)
         value = lookup(resolved, key, absent)
@@ -267,11 +278,15 @@ def validate(cfg: DictConfig) -> dict:
     accel.check(plain.train.precision, plain.train.compile, accel.resolve_device(plain.train.device),
                 schedule=plain.optim.get("schedule", "constant") != "constant" or bool(plain.optim.get("warmup_steps")),
                 penalty=plain.regularizer.name != "none" and bool(plain.regularizer.strength))
-    data.check(plain.data)  # dataset roots and content, n_train against the pool size
-    models.check(plain.model)
-    # a family may refuse a shape it cannot take (a linear model wider than its input)
-    models.family(plain.model).n_params(plain.model, data.dataset(plain.data).input_shape(plain.data),
-                                        data.n_classes(plain.data))
+    for group in ("model", "regularizer", "logger"):
+        spec = component.get(group, plain[group].name)
+        if spec.check is not None:
+            spec.check(plain[group])
+    if data_files:
+        data.check(plain.data)  # dataset roots and content, n_train against the pool size
+        # a family may refuse a shape it cannot take (a linear model wider than its input)
+        models.family(plain.model).n_params(plain.model, data.dataset(plain.data).input_shape(plain.data),
+                                            data.n_classes(plain.data))
     return resolved
 
 
@@ -292,4 +307,4 @@ def run_config(cfg: DictConfig) -> dict:
     try:
         return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     except Exception as exc:  # an interpolation that does not resolve
-        raise ConfigError(_hydra_message(exc)) from exc
+        raise ConfigError(hydra_message(exc)) from exc

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ddescent import ConfigError
+from ddescent.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Download CIFAR-10, MNIST and Fashion-MNIST (SHA-256 checked) and list what is present.")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ddescent import checkpoint, packing, store
+from ddescent import checkpoint, packing, preemption, store
 from ddescent.config import hydra_app, hydra_quote
 from ddescent.planner import Job
 from ddescent.report import Reporter
@@ -118,7 +118,7 @@ def _checkpoint_on_preemption() -> dict:
 
     def handler(signum, frame):
         state["signal"] = signum
-        checkpoint.request()
+        preemption.request()
 
     for sig in PREEMPTION_SIGNALS:
         state["previous"][sig] = signal.getsignal(sig)
@@ -133,27 +133,33 @@ def hydra_task(cfg) -> list[dict]:
     launch = cfg.launch
     if launch.get("parent"):  # a joblib worker of a local sweep: it must not outlive the sweep
         die_with_process(str(launch.parent))
-    preemption = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
+    preemption_state = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
     torch.set_num_threads(int(launch.get("threads") or usable_cores()))
     specs, labels = read_pack(launch.pack)
     reporter = Reporter(dict(zip([s.run_id for s in specs], labels)))
     try:
         outcomes = execute(specs, reporter, bool(launch.get("force", False)))
-    except checkpoint.Interrupted:
-        sig = preemption["signal"] if preemption else None
-        previous = preemption["previous"].get(sig) if preemption else None
-        if callable(previous):  # submitit's own: it requeues the job and exits
-            previous(sig, None)
-        logging.shutdown()
-        os._exit(128 + (sig or signal.SIGTERM))  # no result file: the requeued job writes it
     finally:
         reporter.close()
+    if any(o.status == "interrupted" for o in outcomes):  # checkpointed on SLURM's signal: requeue, resume there
+        _requeue(preemption_state)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         raise RuntimeError("; ".join(f"{o.label}: {o.note}" for o in failed))
     if all(store.is_done(s.folder, s.run_id) for s in specs):
         Path(launch.pack).unlink(missing_ok=True)
     return [{"run_id": o.run_id, "status": o.status} for o in outcomes]
+
+
+def _requeue(state: dict | None) -> None:
+    """Leave the job so that it is requeued: submitit's own handler of the signal requeues and exits; for any other
+    signal SLURM requeues the job itself. No result file is written: the requeued job writes it."""
+    sig = state["signal"] if state else None
+    previous = state["previous"].get(sig) if state else None
+    if callable(previous):
+        previous(sig, None)
+    logging.shutdown()
+    os._exit(128 + (sig or signal.SIGTERM))
 
 
 def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False) -> list:
@@ -180,3 +186,24 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
     flat = [r for batch in (returns or []) for r in (batch if isinstance(batch, list) else [batch])]
     by_pack = {str(Path(r.cfg.launch.pack)): r for r in flat}
     return [by_pack.get(str(p)) for p in paths]
+
+
+def hydra_outcomes(pack_list: list[list[Job]], returns: list) -> list[Outcome]:
+    """What the launcher's jobs did, read back from the store (the source of truth) and Hydra's job returns."""
+    from hydra.core.utils import JobStatus
+
+    outcomes = []
+    for pack, ret in zip(pack_list, returns):
+        error = ""
+        if ret is None or ret.status != JobStatus.COMPLETED:
+            error = "its job did not complete" if ret is None else f"its job failed: {ret._return_value}"
+        for job in pack:
+            path = store.run_path(job.spec.folder, job.spec.run_id)
+            if store.check_run(path, job.spec.run_id) is None:
+                last = store.load(path).sort_values("epoch").iloc[-1]
+                outcomes.append(Outcome(job.spec.run_id, job.label, str(last["status"]),
+                                        final={k: float(last[k]) for k in ("train_error", "test_error")}))
+            else:
+                outcomes.append(Outcome(job.spec.run_id, job.label, "failed",
+                                        note=error or "its job ended without writing it"))
+    return outcomes

@@ -8,8 +8,9 @@ are measured per device kind (pack_costs.json, from scripts/measure_pack_costs.p
 from; set DDESCENT_PACK_COSTS to a file measured on yours).
 
 Which runs can pack: those of a family with a `pack` (see ddescent.models.base.Family) under a regularizer that
-is `packable`. A checkpoint of runs packed together keeps them together on a rerun, so that an interrupted pack
-resumes exactly.
+is `packable`, and only runs whose configs differ in nothing but width and seed: `key` (what must be equal) and
+`shared` (the config the members share, checked) are that contract, in this one place. A checkpoint of runs
+packed together keeps them together on a rerun, so that an interrupted pack resumes exactly.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pathlib import Path
 from torch import nn
 
 from ddescent import models, regularizers
-from ddescent.spec import RunSpec
 from ddescent.machine import usable_cores
+from ddescent.models.base import Single
+from ddescent.spec import RunSpec
 
 PACK_MAX = 64
 COSTS_FILE = Path(__file__).with_name("pack_costs.json")
@@ -36,32 +38,39 @@ def _costs() -> dict:
 COSTS = _costs()
 
 
-class Single(nn.Module):
-    """Gives a plain model the batched interface [G=1, B, ...] -> [1, B, ..., classes]."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x[0]).unsqueeze(0)
-
-
 def packable(spec: RunSpec, accelerator: bool = False) -> bool:
     config = spec.config
-    family = models.FAMILIES[config["model"]["name"]]
+    family = models.family(config["model"]["name"])
     return (family.pack is not None and (family.pack_on_cpu or accelerator)
-            and regularizers.REGULARIZERS[config["regularizer"]["name"]].PACKABLE)
+            and regularizers.regularizer(config["regularizer"]["name"]).packable)
+
+
+# What may differ between the members of a pack: each member's model is built from its own width, and its init,
+# batch order and augmentation come from its own seed. Everything else is read once, from `shared`.
+MEMBER_KEYS = ("width", "seed", "model.width", "train.seed")
 
 
 def key(spec: RunSpec) -> str:
-    """Runs with equal keys can share a pack: same data, family and recipe; only seed and width differ."""
-    shared = json.loads(json.dumps(spec.config))
-    for k in ("width", "seed"):
-        shared.pop(k, None)
-    shared["model"].pop("width", None)
-    shared["train"].pop("seed", None)
-    return json.dumps(shared, sort_keys=True)
+    """Runs with equal keys can share a pack: same data, family and recipe; only MEMBER_KEYS differ."""
+    common = json.loads(json.dumps(spec.config))
+    for dotted in MEMBER_KEYS:
+        *parents, last = dotted.split(".")
+        node = common
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(last, None)
+    return json.dumps(common, sort_keys=True)
+
+
+def shared(specs: list[RunSpec]):
+    """The config the members of a pack share (the first's, as a read-only node), after checking that they differ
+    in MEMBER_KEYS only; a pack of anything else is a bug of the planner, refused here."""
+    first = key(specs[0])
+    for spec in specs[1:]:
+        if key(spec) != first:
+            raise ValueError(f"runs {specs[0].run_id} and {spec.run_id} differ in more than width and seed: they "
+                             "cannot train in one pack")
+    return specs[0].cfg
 
 
 def batched(family: models.Family, members: list[nn.Module]) -> nn.Module:
@@ -90,7 +99,7 @@ def group(jobs: list, workers: int, together: list[list[str]] = ()) -> list[list
     for job in jobs:
         if job.spec.run_id in taken:
             continue
-        if packable(job.spec, job.accelerator):
+        if job.packable:
             groups.setdefault(key(job.spec), []).append(job)
         else:
             alone.append([job])

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ddescent import ConfigError, checkpoint, data, models, packing, store
+from ddescent import checkpoint, data, models, packing, store
+from ddescent.errors import ConfigError
 from ddescent.config import (compose, compose_all, expand, hydra_quote, split_overrides, take_search_path,
                              validate)
 from ddescent.accel import resolve_device
@@ -44,6 +45,11 @@ class Job:
     def steps(self) -> int:
         c = self.spec.config
         return c["epochs"] * math.ceil(_n_train(c) / c["train"]["batch_size"])
+
+    @functools.cached_property
+    def packable(self) -> bool:
+        """Can share a batched computation with runs that differ only in width and seed (ddescent.packing)."""
+        return packing.packable(self.spec, self.accelerator)
 
     @functools.cached_property
     def accelerator(self) -> bool:
@@ -102,7 +108,7 @@ def _preset_groups(experiment: str) -> dict[str, set[str]]:
     """The group options a preset trains: its defaults and the choices its own sweep goes through."""
     cfg = compose([f"experiment={experiment}"], hydra=True)
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
-    return {g: {cfg[g].name, *str(params.get(g, "")).split(",")} - {""} for g in GROUP_CHOICES}
+    return {g: {cfg[g].get("name"), *str(params.get(g, "")).split(",")} - {"", None} for g in GROUP_CHOICES}
 
 
 def _name_after_groups(cfg, user: list[str]) -> None:
@@ -116,7 +122,9 @@ def _name_after_groups(cfg, user: list[str]) -> None:
         preset = _preset_groups(experiment)
     except ConfigError:
         return
-    changed = [cfg[g].name for g in chosen if cfg[g].name not in preset[g]]
+    changed = [cfg[g].get("name") for g in chosen if cfg[g].get("name") not in preset[g]]
+    if None in changed:  # a group file without a name: config.validate says so
+        return
     if changed:
         cfg.name = "-".join([cfg.name, *changed])
 
@@ -171,7 +179,7 @@ def _node(d: dict):
 
 def _n_params(config: dict) -> int:
     d = _node(config["data"])
-    return models.FAMILIES[config["model"]["name"]].n_params(_node(config["model"]),
+    return models.family(config["model"]["name"]).n_params(_node(config["model"]),
                                                             data.dataset(d).input_shape(d), data.n_classes(d))
 
 
@@ -198,7 +206,17 @@ def show_plan(jobs: list[Job], stream=None) -> None:
           "arithmetic pending", file=stream)
 
 
-def packs(jobs: list[Job], workers: int | None = None) -> list[list[Job]]:
-    """The pending jobs cut into packs (see ddescent.packing), keeping the runs of a checkpoint together."""
-    together = [runs for folder in {j.spec.folder for j in jobs} for runs in checkpoint.pending_groups(folder)]
-    return packing.group(jobs, packing.processes(jobs, workers), together)
+def packs(jobs: list[Job], workers: int | None = None, planned: list[Job] = ()) -> list[list[Job]]:
+    """The pending jobs cut into packs (see ddescent.packing), keeping the runs of a checkpoint together. A checkpoint
+    whose pack was killed while it wrote its runs' files holds runs that are done beside runs that are not: the
+    done ones (from `planned`) ride along, so that the others resume from the checkpoint (the runner trains the
+    pack whole and writes only the missing files)."""
+    by_id = {j.spec.run_id: j for j in [*planned, *jobs]}
+    pending = {j.spec.run_id for j in jobs}
+    together, riders = [], []
+    for folder in {j.spec.folder for j in jobs}:
+        for runs in checkpoint.pending_groups(folder):
+            if pending & set(runs) and all(r in by_id for r in runs):
+                together.append(runs)
+                riders += [by_id[r] for r in runs if r not in pending]
+    return packing.group([*jobs, *riders], packing.processes(jobs, workers), together)

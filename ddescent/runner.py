@@ -26,17 +26,20 @@ from typing import Callable
 import pandas as pd
 import torch
 
-import ddescent
+from ddescent import accel, loggers, models, packing, regularizers, store
 from ddescent import data as datasets
-from ddescent import accel, models, packing, regularizers, store, tracking
 from ddescent.accel import resolve_device
-from ddescent.checkpoint import Checkpoint, Interrupted
+from ddescent.checkpoint import Checkpoint
 from ddescent.history import History
+from ddescent.metrics import per_model_loss
+from ddescent.models import ManualBackward
 from ddescent.optim import make_optimizer, make_schedule
+from ddescent.regularizers import Penalty
 from ddescent.seeds import INIT_STREAM, generator
 from ddescent.spec import RunSpec, hyperparameters
 from ddescent.step import Step
-from ddescent.train import Plan, train
+from ddescent.train import Plan, Trained, train
+from ddescent.version import __version__
 
 Events = Callable[[str, dict], None]
 
@@ -44,7 +47,7 @@ Events = Callable[[str, dict], None]
 @dataclass
 class Outcome:
     """How one run of a training ended: complete | diverged | failed, or held (another live process is
-    training it) | done (finished before; skipped)."""
+    training it) | done (finished before; skipped) | interrupted (a stop was asked: checkpointed, not written)."""
 
     run_id: str
     label: str
@@ -56,9 +59,11 @@ class Outcome:
 
 def execute(specs: list[RunSpec], events: Events | None = None, force: bool = False) -> list[Outcome]:
     """Train the runs of one pack and write one parquet file per run. Runs already finished (unless `force`),
-    or being trained by another live process, are left out; a checkpoint of these runs is resumed."""
+    or being trained by another live process, are left out; a checkpoint of these runs is resumed. Done runs of a
+    checkpoint whose other runs are not (a pack killed while writing its files) train along from the checkpoint,
+    and only the missing files are written."""
     events = events or (lambda kind, payload: None)
-    outcomes, todo = [], []
+    outcomes, todo, done = [], [], []
     with contextlib.ExitStack() as stack:
         for spec in specs:
             claim = stack.enter_context(store.claim(store.runs_dir(spec.folder), spec.run_id))
@@ -66,43 +71,59 @@ def execute(specs: list[RunSpec], events: Events | None = None, force: bool = Fa
                 outcomes.append(Outcome(spec.run_id, spec.label, "held", note=claim.describe()))
             elif not force and store.is_done(spec.folder, spec.run_id):
                 outcomes.append(Outcome(spec.run_id, spec.label, "done"))
+                done.append(spec)
             else:
                 store.set_aside_if_damaged(spec.folder, spec.run_id)
                 store.log_training(spec.folder, spec.run_id)
                 todo.append(spec)
-        if todo:
+        if todo and done and Checkpoint.exists(todo[0].folder, [s.run_id for s in specs]):
+            outcomes += _train_and_store([s for s in specs if s in todo or s in done], events,
+                                         write={s.run_id for s in todo})
+        elif todo:
             outcomes += _train_and_store(todo, events)
     return outcomes
 
 
-def _train_and_store(specs: list[RunSpec], events: Events) -> list[Outcome]:
-    """Train, then write each run's file; every evaluation row also goes to the runs' trackers (logger=...)."""
-    trackers = tracking.Trackers(specs)
+def _train_and_store(specs: list[RunSpec], events: Events, write: set[str] | None = None) -> list[Outcome]:
+    """Train, then write each run's file (those in `write`, by default all); every evaluation row also goes to the
+    runs' trackers (logger=...)."""
+    write = {s.run_id for s in specs} if write is None else write
+    trackers = loggers.Trackers([s for s in specs if s.run_id in write])
     try:
         return _train_and_write(specs, lambda kind, payload: (trackers(kind, payload), events(kind, payload)),
-                                trackers)
+                                trackers, write)
     except BaseException as exc:
-        trackers.close_all("interrupted" if isinstance(exc, (KeyboardInterrupt, Interrupted)) else "failed")
+        trackers.close_all("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
 
 
-def _train_and_write(specs: list[RunSpec], events: Events, trackers: tracking.Trackers) -> list[Outcome]:
-    first = specs[0].cfg
+def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Trackers, write: set[str]) -> list[Outcome]:
+    shared = packing.shared(specs)  # data, family, recipe: the same for every member (only width and seed differ)
     started = _utc()
-    device = resolve_device(first.train.device)
-    data = datasets.load(first.data, device)
-    family = models.family(first.model)
-    members = [models.build(s.cfg.model, data.input_shape, data.n_classes,
-                            generator(s.cfg.train.seed, INIT_STREAM)) for s in specs]
+    device = resolve_device(shared.train.device)
+    data = datasets.load(shared.data, device)
+    family = models.family(shared.model)
+    members = [models.build(s.cfg.model, data.input_shape, data.n_classes, generator(s.cfg.train.seed, INIT_STREAM))
+               for s in specs]
     events("start", {"runs": [s.run_id for s in specs], "labels": [s.label for s in specs],
-                     "epochs": _epochs(first, data)})
+                     "epochs": _epochs(shared, data)})
     clock = time.perf_counter()
-    if family.solve is not None and first.model.get("solver") in family.closed_form:
+    checkpoint = None
+    if family.solve is not None and shared.model.get("solver") in family.closed_form:
         histories = [_solved(family, s, m, data) for s, m in zip(specs, members)]
     else:
-        histories = _fit(family, specs, members, data, device, events)
+        checkpoint = Checkpoint(specs[0].folder, [s.run_id for s in specs], shared.train.checkpoint_every,
+                                _epochs(shared, data), shared.train.keep_checkpoints)
+        trained = _fit(family, specs, members, data, device, events, checkpoint)
+        if trained.stopped == "preempted":  # the checkpoint holds them; the requeued job finishes them
+            trackers.close_all("interrupted")
+            return [Outcome(s.run_id, s.label, "interrupted", note=f"checkpointed at epoch {trained.epoch}")
+                    for s in specs]
+        histories = trained.histories
     outcomes = []
     for spec, member, history in zip(specs, members, histories):
+        if spec.run_id not in write:
+            continue
         frame = records(spec, member, data, history, device, started)
         store.write_run(frame, store.run_path(spec.folder, spec.run_id))
         trackers.close(spec.run_id, history)
@@ -111,6 +132,8 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: tracking.Tr
                           {k: last.get(k) for k in ("train_error", "test_error")})
         outcomes.append(outcome)
         events("run", {"outcome": outcome})
+    if checkpoint is not None:
+        checkpoint.close()  # only now: until every run file is written, the checkpoint is all there is of them
     return outcomes
 
 
@@ -130,40 +153,39 @@ def _epochs(cfg, data) -> int:
     return int(cfg.train.epochs)
 
 
-def _fit(family: models.Family, specs: list[RunSpec], members: list, data, device, events: Events) -> list[History]:
-    first = specs[0].cfg
-    with accel.precision_context(first.train.precision, device):
-        return _fit_at_precision(family, specs, members, data, device, events)
+def _fit(family, specs: list[RunSpec], members: list, data, device, events: Events, checkpoint: Checkpoint) -> Trained:
+    """The training loop for the members (one batched net), then the regularizer's finish of a lone run."""
+    shared = specs[0].cfg
+    with accel.precision_context(shared.train.precision, device):
+        net = packing.batched(family, members).to(device)
+        if shared.train.get("channels_last"):
+            net.to_channels_last(data.x_train[:1].unsqueeze(0))
+        spec = regularizers.regularizer(shared.regularizer)
+        regularizer = spec.build(shared.regularizer).to(device)
+        optimizer = make_optimizer([{"params": list(net.parameters())}] + regularizer.param_groups(shared.optim.lr),
+                                   shared.optim)
+        smoothing = float(shared.train.get("label_smoothing", 0.0))
+        by_hand = isinstance(net, ManualBackward) and data.y_train.dim() == 1 and not data.regression
+        # (no penalty at all without a term: Penalty would return None every step, and CUDA graphs want none)
+        penalty = Penalty(regularizer, regularizer.regularized(net), shared.regularizer, len(data.y_train)) \
+            if spec.name != "none" and shared.regularizer.strength else None
+        step = Step(net, optimizer, lambda out, y: per_model_loss(out, y, smoothing).sum(),
+                    schedule=make_schedule(optimizer, shared.optim), penalty=penalty, regularizer=regularizer, lean=True, precision=shared.train.precision,
+                    compile=shared.train.compile,
+                    backward=(lambda x, y: net.backward_by_hand(x, y, smoothing)) if by_hand else None)
+        epochs = _epochs(shared, data)
+        ids = [s.run_id for s in specs]
 
+        def watch(epoch: int, rows: dict) -> None:
+            events("epoch", {"runs": ids, "epoch": epoch, "epochs": epochs,
+                             "rows": {ids[g]: row for g, row in rows.items()}})
 
-def _fit_at_precision(family, specs, members, data, device, events: Events) -> list[History]:
-    first = specs[0].cfg
-    net = packing.batched(family, members).to(device)
-    if first.train.get("channels_last"):
-        accel.channels_last(net, data.x_train[:1].unsqueeze(0))
-    regularizer = regularizers.build(first.regularizer).to(device)
-    optimizer = make_optimizer([{"params": list(net.parameters())}] + regularizer.param_groups(first.optim.lr),
-                               first.optim)
-    penalty = regularizers.Penalty(regularizer, regularizer.regularized(net), first.regularizer, len(data.y_train))
-    step = Step(net, optimizer, make_schedule(optimizer, first.optim), penalty,
-                float(first.train.get("label_smoothing", 0.0)),
-                class_per_sample=data.y_train.dim() == 1 and not data.regression,
-                precision=first.train.precision, compile=first.train.compile)
-    epochs = _epochs(first, data)
-    ids = [s.run_id for s in specs]
-
-    def watch(epoch: int, rows: dict) -> None:
-        events("epoch", {"runs": ids, "epoch": epoch, "epochs": epochs,
-                         "rows": {ids[g]: row for g, row in rows.items()}})
-
-    plan = Plan([s.cfg.train.seed for s in specs], epochs, first.train.batch_size, first.train.eval_points,
-                first.train.patience, int(first.train.get("length_buckets", 0)), regularizer.columns, watch)
-    checkpoint = Checkpoint(specs[0].folder, ids, first.train.checkpoint_every, epochs, first.train.keep_checkpoints)
-    histories = train(net, data, plan, step, checkpoint)
-    if len(specs) == 1 and histories[0].status == "complete":
-        histories[0].summary.update(regularizer.finish(net, data, first))
-    checkpoint.close()
-    return histories
+        plan = Plan([s.cfg.train.seed for s in specs], epochs, shared.train.batch_size, shared.train.eval_points,
+                    shared.train.patience, int(shared.train.get("length_buckets", 0)), regularizer.columns, watch)
+        trained = train(net, data, plan, step, checkpoint)
+        if spec.finish is not None and trained.stopped != "preempted" and trained.histories[0].status == "complete":
+            trained.histories[0].summary.update(spec.finish(regularizer, net, data, shared))  # never packed
+    return trained
 
 
 # ----------------------------------------------------------------------------- records
@@ -193,7 +215,7 @@ def records(spec: RunSpec, member: torch.nn.Module, data, history: History, devi
         "seed": int(cfg.train.seed),
         "data_seed": int(cfg.data.data_seed),
         "config": json.dumps(spec.config, sort_keys=True),
-        "ddescent_version": ddescent.__version__,
+        "ddescent_version": __version__,
         "torch_version": torch.__version__,
         "device": str(device),
         "precision": cfg.train.get("precision", "fp32"),
@@ -217,15 +239,16 @@ def _utc() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-@lru_cache(maxsize=1)
 def provenance() -> dict:
-    """Where and from what a run came: the host, Python, the command line, and the git commit of the project
-    when ddescent runs from a checkout (a `-dirty` suffix when it has uncommitted changes)."""
+    """Where and from what a run came: the host, Python, the command line (as it is now: one process may run
+    several commands, a notebook or a test), and the git commit of the project when ddescent runs from a checkout
+    (a `-dirty` suffix when it has uncommitted changes)."""
     return {"host": platform.node(), "python_version": platform.python_version(),
             "command": os.environ.get("DDESCENT_COMMAND") or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "git_commit": _git_commit()}
 
 
+@lru_cache(maxsize=1)
 def _git_commit() -> str | None:
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():

@@ -33,11 +33,23 @@ NEUTRAL = {"train.precision": "fp32"}
 # that constant, so their ids stay valid while changing the threshold retrains nothing.
 LEGACY = {"train.threshold_eps": 0.01}
 
-# Group keys that follow a sweep axis by interpolation: one source of truth, the axis (config.validate refuses a
-# group key set to anything else).
-MIRRORS = {"model.width": "width", "train.epochs": "epochs", "train.seed": "seed", "data.n_train": "n_train",
-           "data.label_noise": "label_noise", "data.data_seed": "data_seed", "data.val_fraction": "val_fraction",
-           "regularizer.strength": "reg_strength"}
+
+def _mirrors() -> dict[str, str]:
+    """Group keys that follow a sweep axis ({"model.width": "width", ...}): the keys conf/config.yaml sets to
+    `${axis}`, read from that file so that there is one source of truth (config.validate refuses a group key set
+    to anything else)."""
+    import importlib.resources
+
+    from omegaconf import OmegaConf
+
+    with importlib.resources.files("ddescent.conf").joinpath("config.yaml").open() as f:
+        root = OmegaConf.to_container(OmegaConf.load(f), resolve=False)
+    return {f"{group}.{key}": value[2:-1] for group, node in root.items() if isinstance(node, dict)
+            for key, value in node.items()
+            if isinstance(value, str) and value.startswith("${") and value.endswith("}") and "." not in value}
+
+
+MIRRORS = _mirrors()
 
 
 def lookup(tree: dict, key: str, default=None):

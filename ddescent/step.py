@@ -1,12 +1,13 @@
-"""One optimizer step of every member of a batched net, chosen once before the loop. Every speed trick of the
-training step lives behind this door, each measured against the plain way (README, Performance and GPUs):
+"""One optimizer step of every member of a batched net: `Step`, chosen once before the loop. Every speed trick of
+the training step lives behind this door, each measured against the plain way (README, Performance and GPUs):
 
-- a net that writes its own backward pass for the data term (`ManualBackward`, the packed MLP: 1.2-1.45x per
-  step on a CPU) skips autograd for it, in eager fp32/tf32; the penalty, if any, still goes through autograd;
-- SGD without a schedule updates through torch's functional SGD on the optimizer's own state, skipping
+- `backward`: a net that writes its own backward pass for the data term (the packed MLP: 1.2-1.45x per step on a
+  CPU) skips autograd for it, in eager fp32/tf32 only (it is fp32 code); the penalty, if any, still goes through
+  autograd. Where compile or bf16 switch it off, the log says so once.
+- `lean`: SGD without a schedule updates through torch's functional SGD on the optimizer's own state, skipping
   `Optimizer.step`'s per-call wrappers (~0.1 ms a step on a CPU, as much as a small model's whole update); the
-  numbers, the state_dict and checkpoints are unchanged (a test compares);
-- `train.compile` (make_step):
+  numbers, the state_dict and checkpoints are unchanged (a test compares).
+- `compile` (train.compile):
     none             eager.
     default          torch.compile of forward + loss (AOTAutograd compiles the matching backward); the
                      optimizer update stays eager (it is already one fused kernel per parameter group).
@@ -18,92 +19,54 @@ training step lives behind this door, each measured against the plain way (READM
   shape (the last, partial batch of an epoch) runs eagerly, on the same parameters and optimizer state (and, in
   graphs mode, gradient buffers). Nothing is dropped or padded; the numbers are those of the eager loop up to
   float rounding. The cost is one eager step per epoch and no recompilation.
-- `train.precision` (bf16 autocast around forward and loss; see ddescent.accel).
+- `precision` (train.precision: bf16 autocast around forward and loss; see ddescent.accel).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ddescent.accel import autocast, check
-from ddescent.metrics import per_model_loss
-from ddescent.models import ManualBackward
 from ddescent.optim import lean_update
-from ddescent.regularizers import Penalty
+
+log = logging.getLogger("ddescent")
+_said: set[str] = set()  # what the log has been told once in this process
 
 
 class Step:
-    """step(x, y, epoch): zero the gradients, add the data term of every member (summed: each member's
-    parameters receive only their own part) and the scheduled penalty, backward, update, advance the schedule.
-    Its state (optimizer, schedule, the regularizer's own parameters) is checkpointed with the run."""
+    """step(x, y, epoch): zero the gradients, the data term `loss(net(x), y)` (summed over the members: each
+    member's parameters receive only their own part) plus `penalty(epoch)` (an already scaled regularization term,
+    or None while it is off), backward, update, advance the schedule.
 
-    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, schedule=None, penalty: Penalty | None = None,
-                 label_smoothing: float = 0.0, class_per_sample: bool = True, precision: str = "fp32",
-                 compile: str = "none"):
-        self.net, self.optimizer, self.schedule, self.penalty = net, optimizer, schedule, penalty
-        self.regularizer = penalty.regularizer if penalty is not None else None
-        self.epoch = 0
-        # The hand-written backward covers one class label per sample (not sequences, not regression).
-        by_hand = isinstance(net, ManualBackward) and class_per_sample
-        # A schedule counts torch's own step calls, so with one the loop keeps them.
-        zero_grad, update = (lean_update(optimizer) if schedule is None
-                             else (lambda: optimizer.zero_grad(set_to_none=True), optimizer.step))
-        self.engine = make_step(
-            net, lambda out, y: per_model_loss(out, y, label_smoothing).sum(), optimizer, compile=compile,
-            precision=precision, penalty=(lambda: penalty(self.epoch)) if penalty is not None else None,
-            backward=(lambda x, y: net.backward_by_hand(x, y, label_smoothing)) if by_hand else None,
-            zero_grad=zero_grad, update=update)
+    Its state (the optimizer's, the schedule's and the state of `regularizer`, the module whose own parameters the
+    step trains alongside the net) is checkpointed with the run. Build it after the net is on its device and in
+    its memory format. `compile_options` go to torch.compile (e.g. {"backend": "aot_eager"} to check the graph
+    capture without code generation)."""
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> None:
-        self.epoch = epoch
-        self.engine(x, y)
-        if self.schedule is not None:
-            self.schedule.step()
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-                "regularizer": self.regularizer.state_dict() if self.regularizer is not None else None}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:  # Optimizer.load_state_dict does not check the buffers' shapes
-            for p in group["params"]:
-                for name, value in self.optimizer.state.get(p, {}).items():
-                    if torch.is_tensor(value) and value.dim() and value.shape != p.shape:
-                        raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, its parameter "
-                                         f"{tuple(p.shape)}")
-        if (state["schedule"] is None) != (self.schedule is None):
-            raise ValueError("the checkpoint's learning-rate schedule does not match the run's")
-        if self.schedule is not None:
-            self.schedule.load_state_dict(state["schedule"])
-        if (state["regularizer"] is None) != (self.regularizer is None):
-            raise ValueError("the checkpoint's regularizer does not match the run's")
-        if self.regularizer is not None:
-            self.regularizer.load_state_dict(state["regularizer"])
-
-
-class Engine:
-    """One training step, engine(x, y) -> None, eager, compiled or captured; see make_step."""
-
-    def __init__(self, net: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 optimizer: torch.optim.Optimizer, *, compile: str = "none", precision: str = "fp32",
-                 penalty: Callable[[], torch.Tensor | None] | None = None,
-                 backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
-                 zero_grad: Callable[[], None] | None = None, update: Callable[[], None] | None = None,
-                 warmup: int = 3, compile_options: dict | None = None):
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, schedule=None,
+                 penalty: Callable[[int], torch.Tensor | None] | None = None, regularizer: nn.Module | None = None,
+                 backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None, lean: bool = False,
+                 precision: str = "fp32", compile: str = "none", warmup: int = 3,
+                 compile_options: dict | None = None):
         self.device = next(net.parameters()).device
-        check(precision, compile, self.device, penalty=penalty is not None)
-        self.net, self.loss_fn, self.optimizer = net, loss_fn, optimizer
-        self.mode, self.precision, self.penalty, self.warmup = compile, precision, penalty, warmup
-        # Hand-written gradients (the packed MLP) are fp32 code: used eagerly in fp32/tf32 only.
+        check(precision, compile, self.device, schedule=schedule is not None, penalty=penalty is not None)
+        self.net, self.optimizer, self.loss, self.schedule = net, optimizer, loss, schedule
+        self.penalty, self.regularizer = penalty, regularizer
+        self.mode, self.warmup = compile, warmup
         self.backward = backward if compile == "none" and precision != "bf16" else None
-        self.zero_grad = zero_grad or (lambda: optimizer.zero_grad(set_to_none=True))
-        self.update = update or optimizer.step
+        if backward is not None and self.backward is None:
+            _say_once(f"the hand-written backward of {type(net).__name__} is off under "
+                      + (f"train.compile={compile}" if compile != "none" else "train.precision=bf16")
+                      + " (it is eager fp32 code): autograd computes the same gradients")
+        # A schedule counts torch's own step calls, so with one the step keeps them.
+        self.zero_grad, self.update = (lean_update(optimizer) if lean and schedule is None else
+                                       ((lambda: optimizer.zero_grad(set_to_none=True)), optimizer.step))
         self.shape: torch.Size | None = None
         self.eager_calls = 0  # steps that ran eagerly in a compiled / graphs mode (other shapes, warm-up)
         # Autocast's weight cache must be off inside a graph capture (cached casts would be stale replays).
@@ -128,39 +91,38 @@ class Engine:
                 if torch.is_tensor(state.get("step")) and state["step"].device != p.device:
                     state["step"] = state["step"].to(p.device)
 
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int = 0) -> None:
+        if self.shape is None:
+            self.shape = x.shape
+        term = self.penalty(epoch) if self.penalty is not None else None
+        if self.mode == "none":
+            self._eager(x, y, term)
+        elif self.mode == "graphs":
+            self._graph_step(x, y)
+        elif x.shape != self.shape:
+            self.eager_calls += 1
+            self._eager(x, y, term)
+        else:
+            if self.mode == "reduce-overhead" and self.device.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused
+            self.zero_grad()
+            _backward(self._compiled(x, y), term)
+            self.update()
+        if self.schedule is not None:
+            self.schedule.step()
+
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            return self.loss_fn(self.net(x), y)
+            return self.loss(self.net(x), y)
 
-    def _backward(self, loss: torch.Tensor) -> None:
-        term = self.penalty() if self.penalty is not None else None
-        (loss if term is None else loss + term).backward()
-
-    def _eager(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def _eager(self, x: torch.Tensor, y: torch.Tensor, term: torch.Tensor | None) -> None:
         self.zero_grad()
         if self.backward is not None:
             self.backward(x, y)
-            term = self.penalty() if self.penalty is not None else None
             if term is not None:
                 term.backward()
         else:
-            self._backward(self._forward_loss(x, y))
-        self.update()
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        if self.shape is None:
-            self.shape = x.shape
-        if self.mode == "none":
-            return self._eager(x, y)
-        if self.mode == "graphs":
-            return self._graph_step(x, y)
-        if x.shape != self.shape:
-            self.eager_calls += 1
-            return self._eager(x, y)
-        if self.mode == "reduce-overhead" and self.device.type == "cuda":
-            torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be reused
-        self.zero_grad()
-        self._backward(self._compiled(x, y))
+            _backward(self._forward_loss(x, y), term)
         self.update()
 
     def _graph_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -172,7 +134,7 @@ class Engine:
                 side = torch.cuda.Stream(self.device)
                 side.wait_stream(torch.cuda.current_stream(self.device))
                 with torch.cuda.stream(side):
-                    self._eager(x, y)
+                    self._eager(x, y, None)
                 torch.cuda.current_stream(self.device).wait_stream(side)
                 return
             self._capture(x, y)
@@ -182,9 +144,7 @@ class Engine:
                 if grad is not None:
                     grad.zero_()
                     p.grad = grad
-            with self._autocast():
-                loss = self.loss_fn(self.net(x), y)
-            loss.backward()
+            self._forward_loss(x, y).backward()
             self.update()
             return
         self._x.copy_(x)
@@ -203,21 +163,32 @@ class Engine:
         self._grads = [p.grad for p in self._params]
         # Capturing records the kernels without running them: the replay that follows performs this step.
 
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+                "regularizer": self.regularizer.state_dict() if self.regularizer is not None else None}
 
-def make_step(net: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-              optimizer: torch.optim.Optimizer, *, compile: str = "none", precision: str = "fp32",
-              penalty: Callable[[], torch.Tensor | None] | None = None,
-              backward: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
-              zero_grad: Callable[[], None] | None = None, update: Callable[[], None] | None = None,
-              warmup: int = 3, compile_options: dict | None = None) -> Engine:
-    """A training step step(x, y) -> None: zero_grad, forward + loss_fn(logits, y) (a scalar; under bf16 autocast),
-    plus penalty() when given (an already-scaled regularization term, or None while it is off), backward, update.
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # Optimizer.load_state_dict does not check the buffers' shapes
+            for p in group["params"]:
+                for name, value in self.optimizer.state.get(p, {}).items():
+                    if torch.is_tensor(value) and value.dim() and value.shape != p.shape:
+                        raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, its parameter "
+                                         f"{tuple(p.shape)}")
+        for part in ("schedule", "regularizer"):
+            mine = getattr(self, part)
+            if (state[part] is None) != (mine is None):
+                raise ValueError(f"the checkpoint's {part} does not match the run's")
+            if mine is not None:
+                mine.load_state_dict(state[part])
 
-    `zero_grad` and `update` default to the optimizer's (pass optim.lean_update's pair to keep the loop's lean
-    SGD); `backward(x, y)` writes the gradients by hand instead of forward + autograd (the packed MLP), used in
-    eager fp32/tf32 only. `compile` is one of COMPILE_MODES (module docstring); graphs needs CUDA, no penalty and
-    a constant learning rate, and captures after `warmup` eager steps; `compile_options` go to torch.compile (e.g.
-    {"backend": "aot_eager"} to check the graph capture without code generation). Build the step after the net is on its
-    device, in its memory format, and after a checkpoint's optimizer state is loaded."""
-    return Engine(net, loss_fn, optimizer, compile=compile, precision=precision, penalty=penalty, backward=backward,
-                zero_grad=zero_grad, update=update, warmup=warmup, compile_options=compile_options)
+
+def _backward(loss: torch.Tensor, term: torch.Tensor | None) -> None:
+    (loss if term is None else loss + term).backward()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.info("%s", message)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from torch import nn
 
+from ddescent import preemption
 from ddescent.batches import Batches
 from ddescent.checkpoint import Checkpoint
 from ddescent.data import Data
@@ -39,12 +40,24 @@ class Plan:
     watch: Callable[[int, dict], None] | None = None
 
 
-def train(net: nn.Module, data: Data, plan: Plan, step: Step, checkpoint: Checkpoint | None = None) -> list[History]:
-    """Train the members of `net` for `plan.epochs` epochs and return each member's History.
+@dataclass(frozen=True)
+class Trained:
+    """What `train` returns: each member's History, and why the loop ended at `epoch`: finished (every epoch
+    trained), diverged (every member), early_stopped, or preempted (a stop was asked: the state is in the
+    checkpoint and the rerun resumes there; the records are not complete)."""
+
+    histories: list[History]
+    stopped: str
+    epoch: int
+
+
+def train(net: nn.Module, data: Data, plan: Plan, step: Step, checkpoint: Checkpoint | None = None) -> Trained:
+    """Train the members of `net` for `plan.epochs` epochs.
 
     Every `checkpoint.every` epochs the state of every part goes to the checkpoint; a rerun resumes from it with
     exactly the numbers an uninterrupted run would have produced. Training ends early once every member has
-    diverged, or, with early stopping, once none has improved for `plan.patience` epochs."""
+    diverged, with early stopping once none has improved for `plan.patience` epochs, and when a stop is asked
+    (ddescent.preemption), after checkpointing."""
     G = len(plan.seeds)
     batches = Batches(data, plan.seeds, plan.batch_size, plan.length_buckets)
     recorder = Recorder(net, data, G, math.ceil(len(data.y_train) / plan.batch_size), plan.extras)
@@ -64,8 +77,13 @@ def train(net: nn.Module, data: Data, plan: Plan, step: Step, checkpoint: Checkp
         stop = stopping.update(epoch, recorder.alive)
         rows = recorder.record(epoch, alive_before) if diverged or stop or epoch in evals else {}
         watch(epoch, rows)
-        if not recorder.alive or stop:
-            break
+        if not recorder.alive:
+            return Trained(recorder.histories, "diverged", epoch)
+        if stop:
+            return Trained(recorder.histories, "early_stopped", epoch)
+        asked = preemption.requested() and epoch < plan.epochs
         if checkpoint is not None:
-            checkpoint.save(epoch, parts)
-    return recorder.histories
+            checkpoint.save(epoch, parts, now=asked)
+        if asked:
+            return Trained(recorder.histories, "preempted", epoch)
+    return Trained(recorder.histories, "finished", plan.epochs)

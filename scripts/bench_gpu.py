@@ -13,7 +13,7 @@ is rewritten after every part.
 
 (a) ResNet18 k=64, batch 128, Adam lr 1e-4, random crop + flip (ddescent.data.images.augment): samples/s of one
     epoch for a plain loop (fp32 with TF32 off, and PyTorch's defaults, which run cuDNN convolutions in TF32)
-    against the tool's step (ddescent.step.make_step, one model behind the packed interface) at each precision,
+    against the tool's step (ddescent.step.Step, one model behind the packed interface) at each precision,
     layout and compile mode. Each row first runs warm-up steps (compilation, graph capture), then one timed epoch
     including its last partial batch.
 (b) One epoch of every width of the fig9_9_cifar10_resnet18 and fig9_9_cifar10_cnn5 presets: one model after
@@ -55,8 +55,8 @@ from torch import nn
 from ddescent import accel
 from ddescent.data.images import augment
 from ddescent.models import build, packed_conv
-from ddescent.packing import Single
-from ddescent.step import make_step
+from ddescent.models import Single
+from ddescent.step import Step
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
 SIGNAL = 0.5  # class pattern amplitude against unit pixel noise
@@ -138,9 +138,9 @@ class Tool:
         self.net, self.G, self.x, self.y, self.batch = net, G, x, y, batch
         device = x.device
         if layout:
-            accel.channels_last(net, x[:1].expand(G, 1, *x.shape[1:]))
+            net.to_channels_last(x[:1].expand(G, 1, *x.shape[1:]))
         opt = torch.optim.Adam(net.parameters(), lr=lr, fused=device.type != "mps")
-        self.step = make_step(net, loss_fn, opt, compile=compile, precision=precision)
+        self.step = Step(net, opt, loss_fn, compile=compile, precision=precision)
         self.orders = [torch.Generator().manual_seed(1000 + s) for s in seeds]
         self.augmenters = [torch.Generator(device).manual_seed(2000 + s) for s in seeds]
 

@@ -40,10 +40,9 @@ from omegaconf import OmegaConf
 from ddescent import accel
 from ddescent.data.images import augment
 from ddescent.metrics import per_model_loss
-from ddescent.models import FAMILIES, build, mlp, packed_conv
+from ddescent.models import build, family, mlp, packed_conv
 
-from ddescent.optim import lean_update
-from ddescent.step import make_step
+from ddescent.step import Step
 
 # family -> (input shape, batch, optimizer, widths, member counts), as its presets train it
 FULL = {
@@ -80,9 +79,8 @@ def step_time(name: str, width: int, G: int, spec, device, args) -> float:
     else:
         opt = torch.optim.Adam(net.parameters(), lr=1e-4, fused=True)
     by_hand = (lambda x, y: net.backward_by_hand(x, y)) if name == "mlp" else None
-    zero_grad, update = lean_update(opt)  # the loop's update (SGD without torch.optim's per-call wrappers)
-    step = make_step(net, lambda out, y: per_model_loss(out, y).sum(), opt, compile=args.compile,
-                     precision=args.precision, backward=by_hand, zero_grad=zero_grad, update=update)
+    step = Step(net, opt, lambda out, y: per_model_loss(out, y).sum(), compile=args.compile,
+                precision=args.precision, backward=by_hand, lean=True)  # the loop's own lean SGD update
     g = torch.Generator().manual_seed(0)
     x = torch.randn(G, batch, *shape, generator=g).to(device)
     y = torch.randint(0, 10, (G, batch), generator=g).to(device)
@@ -160,7 +158,7 @@ def main() -> None:
             shape, batch = spec[0], spec[1]
             points = []
             for width in spec[3]:
-                flop = 6.0 * FAMILIES[name].n_params(_config(name, width), shape, 10) * batch
+                flop = 6.0 * family(name).n_params(_config(name, width), shape, 10) * batch
                 for G in spec[4]:
                     if len(shape) == 3 and G * width > MAX_CHANNELS and G > 1:
                         continue

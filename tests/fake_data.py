@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ddescent.data import cifar10, mnist
+from ddescent.data import cifar10
+from ddescent.data import idx as mnist
 
 # ----------------------------------------------------------------------------- MNIST IDX
 

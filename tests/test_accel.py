@@ -15,11 +15,12 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from ddescent import ConfigError, accel
+from ddescent import accel
+from ddescent.errors import ConfigError
 from ddescent.metrics import per_model_loss
 from ddescent.models import build, mlp, packed_conv
-from ddescent.packing import Single
-from ddescent.step import make_step
+from ddescent.models import Single
+from ddescent.step import Step
 
 CUDA = torch.cuda.is_available()
 
@@ -66,7 +67,7 @@ def test_eager_step_is_zero_grad_forward_backward_update_with_the_penalty():
     nets = [_pack() for _ in range(2)]
     opts = [_sgd(n) for n in nets]
     penalty = lambda net: 1e-3 * sum(p.square().sum() for p in net.parameters())  # noqa: E731
-    step = make_step(nets[0], _loss, opts[0], penalty=lambda: penalty(nets[0]))
+    step = Step(nets[0], opts[0], _loss, penalty=lambda epoch: penalty(nets[0]))
     for x, y in _batches((3, 8, 8), [8, 8, 5]):
         step(x, y)
         opts[1].zero_grad()
@@ -89,13 +90,13 @@ def test_hand_written_backward_is_used_eagerly_and_equals_autograd():
         calls.append(1)
         nets[0].backward_by_hand(x, y)
 
-    steps = [make_step(nets[0], _loss, opts[0], backward=by_hand), make_step(nets[1], _loss, opts[1])]
+    steps = [Step(nets[0], opts[0], _loss, backward=by_hand), Step(nets[1], opts[1], _loss)]
     for x, y in _batches((40,), [16, 16, 16]):
         for s in steps:
             s(x, y)
     assert len(calls) == 3
     _same_params(nets[0], nets[1])
-    bf16 = make_step(nets[0], _loss, opts[0], precision="bf16", backward=by_hand)  # fp32 code: not used
+    bf16 = Step(nets[0], opts[0], _loss, precision="bf16", backward=by_hand)  # fp32 code: not used
     bf16(*_batches((40,), [16])[0])
     assert len(calls) == 3
 
@@ -106,8 +107,8 @@ def test_compiled_step_equals_the_eager_step_and_runs_other_shapes_eagerly(opt):
     the same plumbing as compile=default without C++ code generation (that is the slow test below)."""
     nets = [_pack() for _ in range(2)]
     opts = [opt(n) for n in nets]
-    eager = make_step(nets[0], _loss, opts[0])
-    compiled = make_step(nets[1], _loss, opts[1], compile="default", compile_options={"backend": "aot_eager"})
+    eager = Step(nets[0], opts[0], _loss)
+    compiled = Step(nets[1], opts[1], _loss, compile="default", compile_options={"backend": "aot_eager"})
     for x, y in _batches((3, 8, 8), [8, 8, 8, 5, 8]):  # a partial batch in the middle, as the last of an epoch
         eager(x, y)
         compiled(x, y)
@@ -123,8 +124,8 @@ def test_inductor_compiled_step_equals_the_eager_step():
     an empty inductor cache, ~6 s with a warm one: marked slow."""
     nets = [_pack("cnn1d", shape=(40,)) for _ in range(2)]
     opts = [_sgd(n) for n in nets]
-    eager = make_step(nets[0], _loss, opts[0])
-    compiled = make_step(nets[1], _loss, opts[1], compile="default")
+    eager = Step(nets[0], opts[0], _loss)
+    compiled = Step(nets[1], opts[1], _loss, compile="default")
     for x, y in _batches((40,), [8, 8, 8, 5]):
         eager(x, y)
         compiled(x, y)
@@ -135,7 +136,7 @@ def test_inductor_compiled_step_equals_the_eager_step():
 def test_graphs_are_refused_off_cuda_and_with_what_a_graph_cannot_see():
     net = _pack()
     with pytest.raises(ConfigError, match="train.compile=graphs: CUDA graphs need a CUDA device"):
-        make_step(net, _loss, _sgd(net), compile="graphs")
+        Step(net, _sgd(net), _loss, compile="graphs")
     with pytest.raises(ConfigError, match="schedule"):
         accel.check("fp32", "graphs", "cuda", schedule=True)
     with pytest.raises(ConfigError, match="penalty"):
@@ -158,7 +159,7 @@ def test_bf16_runs_on_cpu_and_its_loss_stays_near_fp32():
                 out = net(batches[0][0])
                 losses[p] = [_loss(out, batches[0][1]).item()]
             assert out.dtype == (torch.bfloat16 if p == "bf16" else torch.float32)
-            step = make_step(net, _loss, opts[p], precision=p)
+            step = Step(net, opts[p], _loss, precision=p)
             for x, y in batches:
                 step(x, y)
             with torch.no_grad(), forward():
@@ -197,7 +198,8 @@ def test_channels_last_gives_the_same_outputs_and_gradients(kind):
         net = Single(build(OmegaConf.create({"name": "resnet18", "width": 2}), (3, 16, 16), 10,
                            torch.Generator().manual_seed(0)))
         x, y = _batches((3, 16, 16), [6], G=1)[0]
-    fast = accel.channels_last(copy.deepcopy(net), x)
+    fast = copy.deepcopy(net)
+    fast.to_channels_last(x)
     first = next(m for m in fast.modules() if isinstance(m, nn.Conv2d))
     seen = []
     first.register_forward_pre_hook(
@@ -218,7 +220,7 @@ def test_channels_last_gives_the_same_outputs_and_gradients(kind):
 def test_channels_last_leaves_other_nets_alone():
     net = _pack("cnn1d", (2, 3), (40,))
     before = [p.stride() for p in net.parameters()]
-    assert accel.channels_last(net, torch.randn(2, 4, 40)) is net
+    net.to_channels_last(torch.randn(2, 4, 40))
     assert [p.stride() for p in net.parameters()] == before and net.memory_format is torch.contiguous_format
 
 
@@ -228,8 +230,8 @@ def test_on_cuda_captured_steps_equal_the_eager_step(mode, precision):
     with accel.precision_context(precision, "cuda"):
         nets = [_pack("resnet18", (2, 3), (3, 16, 16)).cuda() for _ in range(2)]
         opts = [_adam(n) for n in nets]
-        eager = make_step(nets[0], _loss, opts[0], precision=precision)
-        fast = make_step(nets[1], _loss, opts[1], compile=mode, precision=precision)
+        eager = Step(nets[0], opts[0], _loss, precision=precision)
+        fast = Step(nets[1], opts[1], _loss, compile=mode, precision=precision)
         for x, y in _batches((3, 16, 16), [8] * 6 + [5] + [8] * 3, device="cuda"):
             eager(x, y)
             fast(x, y)

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from ddescent import ConfigError
 from ddescent.config import compose, validate
-from ddescent.data import cifar10, images, load, mnist
+from ddescent.data import cifar10, images, load
+from ddescent.data import idx as mnist
 from fake_data import write_cifar, write_mnist
 
 # ----------------------------------------------------------------------------- MNIST IDX

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from ddescent import ConfigError
 from ddescent.config import compose
 from ddescent.data import Data, load
-from ddescent.models import FAMILIES, build, check, cnn1d, count_params, random_features
+from ddescent.models import build, check, cnn1d, count_params, family, random_features
 from ddescent.packing import Single
 from ddescent.metrics import evaluate, per_model_loss
 from ddescent.optim import make_optimizer
@@ -31,16 +31,16 @@ def _build(name, width, shape, seed=0, n_classes=10, **extra):
 def test_n_params_formula_matches_the_trainable_parameters(name, width):
     for shape in SHAPES[name]:
         model, cfg = _build(name, width, shape)
-        assert count_params(model) == FAMILIES[name].n_params(cfg, shape, 10), (name, width, shape)
+        assert count_params(model) == family(name).n_params(cfg, shape, 10), (name, width, shape)
         assert model(torch.randn(2, *shape)).shape == (2, 10)
 
 
 def test_closed_forms_of_the_reference_networks():
     # ResNet18 at k = 64 is the standard pre-activation network (11.17M); cnn1d on MNIST-1D is 6c^2 + 58c + 10.
     resnet, cfg = _build("resnet18", 64, (3, 32, 32))
-    assert count_params(resnet) == FAMILIES["resnet18"].n_params(cfg, (3, 32, 32), 10) == 11_172_170
+    assert count_params(resnet) == family("resnet18").n_params(cfg, (3, 32, 32), 10) == 11_172_170
     cnn5, cfg = _build("cnn5", 64, (3, 32, 32))
-    assert count_params(cnn5) == FAMILIES["cnn5"].n_params(cfg, (3, 32, 32), 10) == 1_558_026
+    assert count_params(cnn5) == family("cnn5").n_params(cfg, (3, 32, 32), 10) == 1_558_026
     for c in (2, 18, 95):
         assert cnn1d.n_params(_cfg("cnn1d", c), (40,), 10) == 6 * c * c + 58 * c + 10
     assert random_features.n_params(_cfg("random_features", 700), (40,), 10) == 7000

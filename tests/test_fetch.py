@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ddescent import ConfigError, fetch_cli
-from ddescent.data import cifar10, mnist
+from ddescent.data import cifar10
+from ddescent.data import idx as mnist
 from ddescent.data import fetch as fx
 from fake_data import write_cifar, write_mnist
 
@@ -75,18 +76,18 @@ def idx_blobs(tmp_path, name, seed=0):
     """The four .gz files as write_mnist writes them, and the arrays they hold."""
     folder = tmp_path / "src" / name
     arrays = write_mnist(folder, seed=seed)
-    return arrays, {f.name: (folder / f.name).read_bytes() for f in fx.DATASETS[name].files}
+    return arrays, {f.name: (folder / f.name).read_bytes() for f in fx.SOURCES[name].files}
 
 
 def idx_spec(server, name, blobs, mirrors=("a",)):
     """The real table entry with its URLs and SHA-256 pointed at the served files."""
     files = []
-    for f in fx.DATASETS[name].files:
+    for f in fx.SOURCES[name].files:
         for m in mirrors:
             server.files.setdefault(f"{m}/{name}/{f.name}", blobs[f.name])
         files.append(dataclasses.replace(f, digest=f"sha256:{sha256(blobs[f.name])}", size=len(blobs[f.name]),
                                          urls=tuple(server.url(f"{m}/{name}/{f.name}") for m in mirrors)))
-    return dataclasses.replace(fx.DATASETS[name], files=tuple(files))
+    return dataclasses.replace(fx.SOURCES[name], files=tuple(files))
 
 
 def cifar_archive(tmp_path, seed=0, extra=()):
@@ -104,7 +105,7 @@ def cifar_archive(tmp_path, seed=0, extra=()):
 
 def cifar_spec(server, archive, members):
     server.files["cifar/" + ARCHIVE] = archive
-    spec = fx.DATASETS["cifar10"]
+    spec = fx.SOURCES["cifar10"]
     files = tuple(dataclasses.replace(f, digest=f"md5:{hashlib.md5(members[f.name]).hexdigest()}") for f in spec.files)
     return dataclasses.replace(spec, files=files, archive=dataclasses.replace(
         spec.archive, digest=f"sha256:{sha256(archive)}", size=len(archive), urls=(server.url("cifar/" + ARCHIVE),)))
@@ -318,8 +319,8 @@ def test_a_silent_server_times_out_into_the_same_one_line_error(tmp_path, monkey
     silent.listen(1)  # accepts connections in the kernel, never answers
     try:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/x/"
-        spec = dataclasses.replace(fx.DATASETS["mnist"], files=tuple(
-            dataclasses.replace(f, urls=(url + f.name,)) for f in fx.DATASETS["mnist"].files))
+        spec = dataclasses.replace(fx.SOURCES["mnist"], files=tuple(
+            dataclasses.replace(f, urls=(url + f.name,)) for f in fx.SOURCES["mnist"].files))
         monkeypatch.setattr(fx, "TIMEOUT", 0.3)
         with pytest.raises(ConfigError, match="no connection.*timed out") as err:
             fx.fetch("mnist", tmp_path, sources=spec)
@@ -368,11 +369,11 @@ def test_status_reports_present_verified_missing_and_damaged(tmp_path, server, m
     _, blobs = idx_blobs(tmp_path, "mnist")
     _, fblobs = idx_blobs(tmp_path, "fashion_mnist", seed=1)
     _, archive, members = cifar_archive(tmp_path)
-    monkeypatch.setitem(fx.DATASETS, "mnist", idx_spec(server, "mnist", blobs))
-    monkeypatch.setitem(fx.DATASETS, "fashion_mnist", idx_spec(server, "fashion_mnist", fblobs))
-    monkeypatch.setitem(fx.DATASETS, "cifar10", cifar_spec(server, archive, members))
+    monkeypatch.setitem(fx.SOURCES, "mnist", idx_spec(server, "mnist", blobs))
+    monkeypatch.setitem(fx.SOURCES, "fashion_mnist", idx_spec(server, "fashion_mnist", fblobs))
+    monkeypatch.setitem(fx.SOURCES, "cifar10", cifar_spec(server, archive, members))
     root = tmp_path / "data"
-    assert {d["name"]: d["state"] for d in fx.status(root)} == {n: "missing" for n in fx.DATASETS}
+    assert {d["name"]: d["state"] for d in fx.status(root)} == {n: "missing" for n in fx.SOURCES}
     assert not root.exists()  # status writes nothing
     fx.fetch("mnist", root)
     (root / "fashion_mnist").mkdir()
@@ -388,7 +389,7 @@ def test_status_reports_present_verified_missing_and_damaged(tmp_path, server, m
     (root / "mnist" / "t10k-images-idx3-ubyte.gz").write_bytes(flip(blobs["t10k-images-idx3-ubyte.gz"]))
     report = {d["name"]: d for d in fx.status(root)}
     assert report["mnist"]["state"] == "damaged" and report["mnist"]["damaged"] == ["t10k-images-idx3-ubyte.gz"]
-    assert report["cifar10"]["missing"] == [f.name for f in fx.DATASETS["cifar10"].files]
+    assert report["cifar10"]["missing"] == [f.name for f in fx.SOURCES["cifar10"].files]
 
 
 def test_default_root_is_ddescent_data_else_the_data_configs_default(tmp_path, monkeypatch):
@@ -416,7 +417,7 @@ def test_unknown_dataset_is_a_config_error_naming_the_choices(tmp_path):
 
 def test_cli_fetch_then_ls_then_offline_error(tmp_path, server, monkeypatch):
     _, blobs = idx_blobs(tmp_path, "mnist")
-    monkeypatch.setitem(fx.DATASETS, "mnist", idx_spec(server, "mnist", blobs))
+    monkeypatch.setitem(fx.SOURCES, "mnist", idx_spec(server, "mnist", blobs))
     root, runner = tmp_path / "data", CliRunner()
     r = runner.invoke(fetch_cli.app, ["fetch", "mnist", "--root", str(root)])
     assert r.exit_code == 0, r.output
@@ -464,7 +465,7 @@ def test_fetch_cifar10_then_train_the_cnn5_preset_for_one_epoch(tmp_path, server
     _, archive, members = cifar_archive(tmp_path)
     root, runner = tmp_path / "data", CliRunner()
     spec = cifar_spec(server, archive, members)
-    monkeypatch.setitem(fx.DATASETS, "cifar10", spec)
+    monkeypatch.setitem(fx.SOURCES, "cifar10", spec)
     server.files["cifar/" + ARCHIVE] = flip(archive)
     r = runner.invoke(ddescent_cli.app, ["data", "fetch", "cifar10", "--root", str(root / "bad")])
     errors = [line for line in r.stderr.splitlines() if line.startswith("ddescent: error:")]

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ddescent import analysis, plots, store
+from ddescent import analysis, figures, listing, store
+from ddescent.figures.fig9_11 import hurt_spans
 from ddescent.cli import app
 
 EPOCHS = (0, 1, 2, 4, 8)
@@ -116,23 +117,23 @@ def test_early_stopping_chooses_by_validation_never_by_test():
 # ---------------------------------------------------------------- which figures the axes allow
 
 def test_available_figures_follow_the_stored_axes():
-    assert set(plots.DRAW) == set(analysis.FIGURES)
+    assert list(figures.figures()) == ["9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws"]
     widths = [run_rows(w) for w in (4, 8, 16)]
-    assert analysis.available_figures(table(*widths)) == ["9.9", "9.10", "heatmap"]
-    assert analysis.available_figures(table(run_rows(8))) == ["9.10"]
-    assert analysis.available_figures(table(*[run_rows(w, epochs=(0, 5)) for w in (4, 8)])) == ["9.9"]
+    assert figures.available(table(*widths)) == ["9.9", "9.10", "heatmap"]
+    assert figures.available(table(run_rows(8))) == ["9.10"]
+    assert figures.available(table(*[run_rows(w, epochs=(0, 5)) for w in (4, 8)])) == ["9.9"]
     two_epochs = table(*[run_rows(w, epochs=(0, 1, 2)) for w in (4, 8)])
-    assert "heatmap" not in analysis.available_figures(two_epochs)  # only 2 epochs > 0
+    assert "heatmap" not in figures.available(two_epochs)  # only 2 epochs > 0
     samples = table(*widths, *[run_rows(w, n_train=400) for w in (4, 8, 16)])
-    assert "9.11" in analysis.available_figures(samples)
-    assert "9.11" not in analysis.available_figures(table(run_rows(4), run_rows(4, n_train=400)))  # one width
+    assert "9.11" in figures.available(samples)
+    assert "9.11" not in figures.available(table(run_rows(4), run_rows(4, n_train=400)))  # one width
     lam = table(run_rows(16), run_rows(16, reg_strength=0.1))
-    assert analysis.available_figures(lam) == ["9.10", "lambda"]
+    assert figures.available(lam) == ["9.10", "lambda"]
     val = table(*[run_rows(w, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8)])
-    assert "9.9-early" in analysis.available_figures(val)
-    why = analysis.figure_availability(table(*widths))
+    assert "9.9-early" in figures.available(val)
+    why = figures.availability(table(*widths))
     assert "val_loss" in why["9.9-early"] and "n_train" in why["9.11"] and "reg_strength" in why["lambda"]
-    assert analysis.available_figures(table(run_rows(4, status="diverged"), run_rows(8, status="diverged"))) == []
+    assert figures.available(table(run_rows(4, status="diverged"), run_rows(8, status="diverged"))) == []
 
 
 # ---------------------------------------------------------------- figures: the plotted data is the records' data
@@ -141,7 +142,7 @@ def test_fig9_9_plots_seed_means_with_a_band_and_the_threshold():
     final = {4: (0.3, 0.2), 8: (0.0, 0.0), 16: (0.0, 0.0)}
     test = {4: (0.5, 0.4), 8: (0.6, 0.62), 16: (0.45, 0.47)}
     df = table(*[run_rows(w, seed=s, train_error=final[w][s], test_error=test[w][s]) for w in final for s in (0, 1)])
-    ax = plots.fig9_9(df).axes[0]
+    ax = figures.figure("9.9").draw(df).axes[0]
     x, y = line(ax, 0)
     assert list(x) == [4, 8, 16] and np.allclose(y, [0.25, 0, 0])
     x, y = line(ax, 1)
@@ -154,7 +155,7 @@ def test_fig9_9_plots_seed_means_with_a_band_and_the_threshold():
 
 def test_fig9_10_lines_follow_epochs_for_the_chosen_widths():
     df = table(*[run_rows(w, test_error=lambda e, w=w: 0.5 - 0.01 * e - 0.001 * w) for w in (4, 8, 16)])
-    ax = plots.fig9_10(df, widths=[4, 16]).axes[0]
+    ax = figures.figure("9.10").draw(df, widths=[4, 16]).axes[0]
     x, y = line(ax, 0)  # width 4, test; epoch 0 left out (log x)
     assert list(x) == [1, 2, 4, 8] and np.allclose(y, [0.5 - 0.01 * e - 0.004 for e in (1, 2, 4, 8)])
     _, y = line(ax, 2)  # width 16, test
@@ -166,7 +167,7 @@ def test_fig9_11_lines_per_n_train_and_shading_where_more_data_hurts():
     large = {2: 0.8, 4: 1.4, 8: 1.6, 16: 1.1, 32: 1.05}
     df = table(*[run_rows(w, seed=s, n_train=100, test_loss=v[s]) for w, v in small.items() for s in (0, 1)],
                *[run_rows(w, n_train=400, test_loss=v) for w, v in large.items()])
-    fig = plots.fig9_11(df)
+    fig = figures.figure("9.11").draw(df)
     ax = fig.axes[0]
     x, y = line(ax, 0)
     assert list(x) == [2, 4, 8, 16, 32] and np.allclose(y, [1.1, 1.2, 1.5, 1.3, 1.0])
@@ -184,15 +185,15 @@ def test_fig9_11_lines_per_n_train_and_shading_where_more_data_hurts():
 
 
 def test_hurt_spans_merge_neighbours_and_reach_past_the_ends():
-    assert plots.hurt_spans([2, 4, 8], []) == []
-    (lo, hi), = plots.hurt_spans([2, 4, 8], [2, 4])
+    assert hurt_spans([2, 4, 8], []) == []
+    (lo, hi), = hurt_spans([2, 4, 8], [2, 4])
     assert lo == pytest.approx(np.sqrt(2)) and hi == pytest.approx(np.sqrt(32))
-    assert len(plots.hurt_spans([2, 4, 8, 16], [2, 8])) == 2
+    assert len(hurt_spans([2, 4, 8, 16], [2, 8])) == 2
 
 
 def test_fig9_11_needs_two_training_sizes():
     with pytest.raises(ValueError, match="n_train"):
-        plots.fig9_11(table(run_rows(4), run_rows(8)))
+        figures.figure("9.11").draw(table(run_rows(4), run_rows(8)))
 
 
 def test_lambda_figure_plots_against_inverse_lambda_with_lambda0_at_the_edge():
@@ -201,7 +202,7 @@ def test_lambda_figure_plots_against_inverse_lambda_with_lambda0_at_the_edge():
             for lam, (tr, te) in lams.items()]
     runs.append(run_rows(16, seed=1, reg_strength=1e-2, train_error=0.07 + 0.016, test_error=0.5))
     df = table(*runs)
-    fig = plots.fig_lambda(df)
+    fig = figures.figure("lambda").draw(df)
     assert len(fig.axes) == 2  # one panel per width
     ax = fig.axes[0]
     x, y = line(ax, 0)  # train, λ > 0 only, ordered by 1/λ
@@ -212,16 +213,16 @@ def test_lambda_figure_plots_against_inverse_lambda_with_lambda0_at_the_edge():
     xz, yz = line(ax, 3)  # λ = 0 test error: a marker right of the largest 1/λ
     assert len(xz) == 1 and xz[0] > 1000 and yz[0] == pytest.approx(0.5)
     assert ax.get_xscale() == "log" and "1/λ" in ax.get_xlabel() and "width 16" in ax.get_title()
-    assert len(plots.fig_lambda(df, widths=[64]).axes) == 1
+    assert len(figures.figure("lambda").draw(df, widths=[64]).axes) == 1
     with pytest.raises(ValueError, match="reg_strength"):
-        plots.fig_lambda(table(run_rows(16), run_rows(32)))
+        figures.figure("lambda").draw(table(run_rows(16), run_rows(32)))
 
 
 def test_heatmap_array_is_the_seed_mean_over_width_and_epoch():
     f = lambda w, s: (lambda e: 0.1 * np.log2(w) + 0.01 * e + 0.02 * s)  # noqa: E731
     runs = [run_rows(w, seed=s, test_error=f(w, s)) for w in (4, 8, 16) for s in (0, 1)]
     runs.append(run_rows(32, epochs=(0, 1, 2), test_error=f(32, 0)))  # a shorter run: blank cells
-    fig = plots.fig_heatmap(table(*runs))
+    fig = figures.figure("heatmap").draw(table(*runs))
     ax = fig.axes[0]
     mesh = ax.collections[0]
     grid = np.ma.asarray(mesh.get_array()).reshape(4, 4)  # epochs 1, 2, 4, 8 × widths 4, 8, 16, 32
@@ -238,14 +239,14 @@ def test_early_stopped_fig9_9_uses_validation_loss():
     runs = [run_rows(w, seed=s, val_loss=[2.3, 1.0, 0.5, 0.9, 1.5], test_error=[0.9, 0.5, 0.4 + 0.01 * w + 0.02 * s, 0.35, 0.6])
             for w in (4, 8) for s in (0, 1)]
     df = table(*runs)
-    fig = plots.DRAW["9.9-early"](df)
+    fig = figures.figure("9.9-early").draw(df)
     ax = fig.axes[0]
     x, y = line(ax, 0)
     assert list(x) == [4, 8] and np.allclose(y, [0.45, 0.49])  # test error at epoch 2 (min val_loss), seed mean
     _, y = line(ax, 1)
     assert np.allclose(y, [0.6, 0.6])  # final-epoch test error for comparison
     with pytest.raises(ValueError, match="val_loss"):
-        plots.DRAW["9.9-early"](table(run_rows(4), run_rows(8)))
+        figures.figure("9.9-early").draw(table(run_rows(4), run_rows(8)))
 
 
 def sws_run(width=8):
@@ -267,7 +268,7 @@ def test_lambda_figure_adds_quantized_error_and_compression_for_sws_runs():
         rows = table(run_rows(16, regularizer="sws", reg_strength=lam, test_error=te))
         rows["quantized_test_error"], rows["compression"] = q, c
         runs.append(rows)
-    fig = plots.fig_lambda(pd.concat(runs))
+    fig = figures.figure("lambda").draw(pd.concat(runs))
     ax, right = fig.axes
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert labels[:3] == ["train", "test", "test, quantized"] and "sws" in ax.get_xlabel()
@@ -286,7 +287,7 @@ def test_second_peak_skips_the_first_descent():
 
 def test_sws_figure_draws_the_recorded_histogram_and_means():
     df = sws_run()
-    fig = plots.DRAW["sws"](df)
+    fig = figures.figure("sws").draw(df)
     hist_ax, mu_ax = fig.axes[:2]
     heights = [b.get_height() for b in hist_ax.patches]
     assert np.allclose(heights, np.array([0, 10, 30, 10]) / (50 * 0.1))  # a density: counts / (total * bin width)
@@ -295,19 +296,19 @@ def test_sws_figure_draws_the_recorded_histogram_and_means():
     assert np.isclose(y.max(), peak, rtol=0.05) and abs(x[np.argmax(y)]) < 0.002
     assert np.allclose(line(mu_ax, 1)[1], 0.1 * np.arange(len(df)))  # the second mean over training
     with pytest.raises(ValueError, match="soft-weight-sharing"):
-        plots.DRAW["sws"](table(run_rows(4)))
+        figures.figure("sws").draw(table(run_rows(4)))
 
 
 def test_every_figure_is_available_on_a_full_table_and_draw_saves_it(tmp_path):
     df = pd.concat([table(*[run_rows(w, n_train=n, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8) for n in (100, 400)],
                           run_rows(8, reg_strength=0.1)), sws_run()], ignore_index=True)
-    assert analysis.available_figures(df) == list(analysis.FIGURES)
+    assert figures.available(df) == list(figures.figures())
     # 9.9, 9.10, 9.11 and heatmap are saved by the `figures` command test below
     for figure in ("9.9-early", "lambda", "sws"):
-        out = plots.draw(df, figure, tmp_path / plots.filename(figure), eps=0.01, dpi=40)
+        out = figures.draw(df, figure, tmp_path / figures.filename(figure), eps=0.01, dpi=40)
         assert out.stat().st_size > 2_000
     with pytest.raises(ValueError, match="choose one of"):
-        plots.draw(df, "9.12", tmp_path / "x.png")
+        figures.draw(df, "9.12", tmp_path / "x.png")
 
 
 # ---------------------------------------------------------------- the commands that read the records
@@ -348,7 +349,7 @@ def test_plot_draws_the_figure_the_records_allow_and_refuses_one_they_do_not(tmp
     assert r.exit_code == 2 and "needs at least 2 widths" in r.output and "allow: 9.10" in r.output
     # a sample-wise sweep is also model-wise; `auto` draws the more specific figure
     many = table(*[run_rows(w, n_train=n) for w in (4, 8) for n in (100, 400)])
-    assert plots.choose(many) == "9.11" and plots.choose(many.query("n_train == 100")) == "9.9"
+    assert figures.choose(many) == "9.11" and figures.choose(many.query("n_train == 100")) == "9.9"
 
 
 def test_a_hyperparameter_sweep_draws_a_curve_per_value_each_with_its_seed_band(tiny, tmp_path):
@@ -361,7 +362,7 @@ def test_a_hyperparameter_sweep_draws_a_curve_per_value_each_with_its_seed_band(
                "--no-plot").returncode == 0
     df = store.load(res / "fig9_9")
     assert set(df["optim.lr"]) == {0.01, 0.1}
-    ax = plots.fig9_9(df).axes[0]
+    ax = figures.figure("9.9").draw(df).axes[0]
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert [lb.split(":")[0] for lb in labels] == ["train, lr=0.01", "test, lr=0.01", "train, lr=0.1", "test, lr=0.1"]
     assert len(ax.collections) == 4 and ax.get_title().endswith("2 seeds")

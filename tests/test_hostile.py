@@ -283,6 +283,7 @@ def test_a_full_disk_is_one_line(tiny, tmp_path, monkeypatch):
         raise OSError(28, "No space left on device", str(tmp_path / "r" / "x.tmp"))
 
     monkeypatch.setattr(store, "write_atomic", full)
+    monkeypatch.setattr("ddescent.store.runs.write_atomic", full)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     r = CliRunner().invoke(ddescent_cli.app, ["run", "width=4", *tiny, "--results", str(tmp_path / "r")])
     assert r.exit_code == 2 and "No space left on device" in r.output and "Traceback" not in r.output

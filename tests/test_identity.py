@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import cli
@@ -108,9 +109,21 @@ def test_the_flat_hyperparameters_are_the_identity_without_the_axes():
 
 
 def test_a_two_epoch_run_of_every_family_gives_the_recorded_numbers(tmp_path, data_cache):
-    """Recorded before the restructuring (only the ids of runs on file datasets changed since, when their content
-    entered the identity): every loss and error to the last bit."""
+    """Recorded before the restructurings (only the ids of runs on file datasets changed since, when their content
+    entered the identity): run ids, epochs, steps, parameter counts and errors exactly; losses to 1e-4 relative.
+
+    On the machine that recorded them the losses match to the last bit too. Another CPU's kernels sum floats in
+    another order: on an AVX-512 machine the largest gap measured was 2.9e-5 relative (cnn5's train loss after two
+    Adam steps), the next 1e-7; a change of the computation moves them by far more."""
     sys.path.insert(0, str(Path(__file__).parent))
     from family_numbers import family_numbers
 
-    assert family_numbers(tmp_path) == json.loads((FIXTURES / "family_numbers.json").read_text())
+    got, want = family_numbers(tmp_path), json.loads((FIXTURES / "family_numbers.json").read_text())
+    assert got.keys() == want.keys()
+    for name in want:
+        assert got[name].keys() == want[name].keys(), name
+        for column, values in want[name].items():
+            if column.endswith("_loss"):
+                assert np.allclose(got[name][column], values, rtol=1e-4, atol=0), (name, column)
+            else:
+                assert got[name][column] == values, (name, column)

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import cli
-from ddescent import analysis, theory
+from ddescent import analysis, linalg, theory
 from ddescent.data import Data, teacher_student
 from ddescent.models import linear
 
@@ -61,7 +61,7 @@ def test_gd_closed_form_equals_gd_step_by_step(settings):
     x, y, _, _ = two_scale()
     steps = [0, 1, 2, 3, 7, 40, 333]
     closed, _ = theory.gd_path(x, y, steps, **settings)
-    loop = linear.gd_steps(x, y, steps, **settings)
+    loop = linalg.gd_steps(x, y, steps, **settings)
     assert np.abs(loop).max() > 0.1  # the iterates moved
     np.testing.assert_allclose(closed, loop, rtol=1e-9, atol=1e-11)
 
@@ -79,7 +79,7 @@ def test_gd_steps_is_torch_sgd_with_a_learning_rate_per_block():
         opt.zero_grad()
         (0.5 * ((X @ torch.cat(blocks) - Y) ** 2).mean()).backward()
         opt.step()
-    ref = linear.gd_steps(x, y, [25], lr, momentum=0.7, nesterov=True, decay=0.01,
+    ref = linalg.gd_steps(x, y, [25], lr, momentum=0.7, nesterov=True, decay=0.01,
                           precond=np.r_[np.full(12, mult[0]), np.full(8, mult[1])])[0]
     np.testing.assert_allclose(torch.cat(blocks).detach().numpy(), ref, rtol=1e-10, atol=1e-12)
 
@@ -88,7 +88,7 @@ def test_gd_steps_is_torch_sgd_with_a_learning_rate_per_block():
 def test_lstsq_is_the_pseudo_inverse(n, p):
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((n, p)), rng.standard_normal(n)
-    np.testing.assert_allclose(linear.min_norm(x, y), np.linalg.pinv(x) @ y, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(linalg.min_norm(x, y), np.linalg.pinv(x) @ y, rtol=1e-9, atol=1e-12)
     # through the family's solve, on float32 data: the pseudo-inverse of the float32 matrix
     model = linear.Linear(p)
     rows = linear.solve(model, as_data(x, y), run_cfg("lstsq", width=p))
@@ -107,7 +107,7 @@ def test_ridge_solves_its_normal_equations_with_lambda_as_reg_strength():
     x, y, _, _ = two_scale()
     lam = 0.7
     ref = np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
-    np.testing.assert_allclose(linear.ridge(x, y, lam), ref, rtol=1e-9)
+    np.testing.assert_allclose(linalg.ridge(x, y, lam), ref, rtol=1e-9)
     model = linear.Linear(20)
     linear.solve(model, as_data(x, y), run_cfg("ridge", width=20, lam=lam))
     x32, y32 = x.astype(np.float32).astype(float), y.astype(np.float32).astype(float)
@@ -195,7 +195,7 @@ def _min_norm_draws(w, sigma, n, ps, draws, seed):
         z = rng.standard_normal((n, len(w)))
         y = z @ w + sigma * rng.standard_normal(n)
         for j, p in enumerate(ps):
-            out[k, j] = theory.risk(linear.min_norm(z[:, :p], y), w, np.ones(len(w)), sigma)
+            out[k, j] = theory.risk(linalg.min_norm(z[:, :p], y), w, np.ones(len(w)), sigma)
     return out
 
 
@@ -240,7 +240,7 @@ def test_expected_gd_risk_matches_an_independent_step_by_step_monte_carlo():
     ref = []
     for _ in range(300):
         x, y = teacher_student.draw(w, f, 0.3, 30, rng)
-        ref.append(theory.risk(linear.gd_steps(x, y, steps, 1.0), w, f, 0.3))
+        ref.append(theory.risk(linalg.gd_steps(x, y, steps, 1.0), w, f, 0.3))
     ref = np.array(ref)
     ref_se = ref.std(0, ddof=1) / np.sqrt(len(ref))
     assert np.all(np.abs(mean - ref.mean(0)) <= 4 * np.hypot(se, ref_se)), (mean, ref.mean(0))
@@ -325,7 +325,7 @@ def _sweep(preset, tmp_path):
 
 
 def test_fig9_10_kappa_10_double_descends_in_every_seed_and_equalizing_removes_it(tmp_path, data_cache):
-    from ddescent import analysis, plots
+    from ddescent import analysis, figures, listing
 
     df = _sweep("fig9_10", tmp_path)
     runs = {rid: rows for rid, rows in df.groupby("run_id")}
@@ -348,12 +348,12 @@ def test_fig9_10_kappa_10_double_descends_in_every_seed_and_equalizing_removes_i
             lowest = int(np.argmin(risk))
             assert all(risk[i + 1] < 1.05 * risk[:i + 1].min() for i in range(lowest))
             assert risk.min() <= 1.1 * max(second_minima)
-    labels = [ln.get_label() for ln in plots.fig9_10(df).axes[0].get_lines()]
+    labels = [ln.get_label() for ln in figures.figure("9.10").draw(df).axes[0].get_lines()]
     assert any(lb.startswith("kappa=10:") for lb in labels) and not any("null" in lb for lb in labels)
 
 
 def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, data_cache):
-    from ddescent import analysis, plots
+    from ddescent import analysis, figures, listing
 
     df = analysis.final(_sweep("linear_modelwise", tmp_path))
     mean = df.groupby("width")["test_error"].mean()
@@ -361,7 +361,7 @@ def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, da
     theory = analysis.theory_modelwise(df).set_index("width")["test_error"]
     far = [p for p in mean.index if abs(p - 100) >= 10]
     assert far and all(abs(mean[p] / theory[p] - 1) <= 0.15 for p in far), (mean[far] / theory[far]).round(3)
-    ax = plots.fig9_9(df).axes[0]
+    ax = figures.figure("9.9").draw(df).axes[0]
     line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("theory"))
     x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
     finite = theory[np.isfinite(theory)]
@@ -372,7 +372,7 @@ def test_linear_modelwise_peaks_at_p_equal_n_and_follows_the_theory(tmp_path, da
 def test_linear_samplewise_peaks_at_n_equal_p_and_follows_the_theory(tmp_path, data_cache):
     import json
 
-    from ddescent import analysis, plots
+    from ddescent import analysis, figures, listing
     from ddescent import theory as th
 
     df = analysis.final(_sweep("linear_samplewise", tmp_path))
@@ -383,7 +383,7 @@ def test_linear_samplewise_peaks_at_n_equal_p_and_follows_the_theory(tmp_path, d
         theory = th.samplewise(configs, n_train=list(mean.index)).set_index("n_train")["test_error"]
         far = [n for n in mean.index if abs(n - p) >= 10]
         assert all(abs(mean[n] / theory[n] - 1) <= 0.15 for n in far), (p, (mean[far] / theory[far]).round(3))
-    ax = plots.fig9_11(df).axes[0]
+    ax = figures.figure("9.11").draw(df).axes[0]
     assert ax.get_xlabel() == "training-set size n_train" and "risk" in ax.get_ylabel()
 
 
@@ -400,15 +400,15 @@ def test_ls_prints_each_runs_landmarks(tmp_path, data_cache):
 
 def test_ls_says_once_when_no_run_has_a_bump():
     """Runs that only descend get one line, not one "no bump" line each."""
-    from ddescent import analysis
+    from ddescent import analysis, listing
 
     steps = np.arange(1, 11)
     rows = [dict(run_id=f"r{seed}", status="complete", model="linear", width=100.0, seed=seed, step=s, epoch=s,
                  test_error=1.0 / s + 0.01 * seed) for seed in range(3) for s in steps]
     df = pd.DataFrame(rows)
-    lines = analysis.epochwise_lines(df, analysis.final(df), [], {})
+    lines = listing.epochwise_lines(df, analysis.final(df), [], {})
     assert lines == ["test error over training: no bump (a rise and a fall of 5% or more) in any of the 3 runs"]
     bumped = df.copy()
     bumped.loc[(bumped.run_id == "r1") & (bumped.step == 5), "test_error"] = 2.0  # one run rises and falls again
-    lines = analysis.epochwise_lines(bumped, analysis.final(bumped), [], {})
+    lines = listing.epochwise_lines(bumped, analysis.final(bumped), [], {})
     assert len(lines) == 4 and "peak" in next(ln for ln in lines if " r1 " in ln)

@@ -17,6 +17,7 @@ from ddescent.config import compose
 from ddescent.data import load
 from ddescent.models import build, mlp
 from ddescent.checkpoint import Checkpoint
+from ddescent.metrics import per_model_loss
 from ddescent.optim import make_optimizer
 from ddescent.step import Step
 from ddescent.train import Plan, train
@@ -27,12 +28,12 @@ def _setup(folder, seeds=(0, 1), every=2):
     cfg = compose(["data.num_samples=1000", "n_train=200", "label_noise=0.1", "width=16"])
     data = load(cfg.data)
     net = mlp.pack([build(cfg.model, (40,), 10, torch.Generator().manual_seed(s)) for s in seeds])
-    step = Step(net, make_optimizer(net.parameters(), cfg.optim))
+    step = Step(net, make_optimizer(net.parameters(), cfg.optim), lambda out, y: per_model_loss(out, y).sum(), lean=True)
     return net, data, step, Checkpoint(folder, ["a", "b"], every, 6)
 
 
-def _numbers(histories):
-    return [[{k: v for k, v in r.items() if k != "wall_time_s"} for r in h.rows] for h in histories]
+def _numbers(trained):
+    return [[{k: v for k, v in r.items() if k != "wall_time_s"} for r in h.rows] for h in trained.histories]
 
 
 class Killed(Exception):
@@ -176,3 +177,24 @@ def test_early_stopping_chooses_by_validation_only(tiny, tmp_path):
     assert best == int(rows.val_loss.idxmin())
     assert df.early_stopped_test_error.iloc[0] == rows.test_error[best]
     assert int(rows.test_loss.idxmin()) != best  # so choosing by the test set would have shown
+
+
+def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_checkpoint(tiny, tmp_path):
+    """Files are written before the checkpoint is dropped: a kill between two files of a pack leaves the checkpoint,
+    and the rerun resumes the missing run from it (the done ones train along, their files untouched)."""
+    res = tmp_path / "r"
+    args = ["sweep", "width=4,8,16", *tiny, "epochs=6", "train.checkpoint_every=1", "--results", str(res), "--no-plot"]
+    assert cli(*args, "train.keep_checkpoints=true").returncode == 0  # as if killed right after the last file
+    runs = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
+    assert len(runs) == 3 and len(list((res / "fig9_9" / "_checkpoints").glob("*.pt"))) == 1
+    before = store.load(runs[1])
+    runs[1].unlink()  # ... or right before it
+    others = {p: p.stat().st_mtime_ns for p in (runs[0], runs[2])}
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "resuming 3 run(s) from epoch 5" in r.stderr and "1 to run" in r.stderr
+    after = store.load(runs[1])
+    numbers = ["epoch", "train_error", "train_loss", "test_error", "test_loss"]
+    assert after[numbers].equals(before[numbers])
+    assert {p: p.stat().st_mtime_ns for p in others} == others  # the done runs' files are not written again
+    assert not list((res / "fig9_9" / "_checkpoints").glob("*"))

@@ -1,4 +1,4 @@
-"""Experiment tracking (ddescent.tracking): every backend's records read back with the backend's own reader
+"""Experiment tracking (ddescent.loggers): every backend's records read back with the backend's own reader
 equal the rows logged; a failing backend warns once and never stops the run."""
 
 import csv
@@ -11,8 +11,11 @@ import time
 import numpy as np
 import pytest
 
-from ddescent import tracking
-from ddescent.checks import ConfigError
+from ddescent import component
+from ddescent.errors import ConfigError
+from ddescent.loggers import base as tracking
+from ddescent.loggers.mlflow import _param_text, mlflow_uri
+from ddescent.loggers.wandb import wandb_mode
 
 CONFIG = {"width": 8, "seed": 0, "epochs": 3, "name": "exp",
           "model": {"name": "mlp", "width": 8, "depth": 2},
@@ -78,13 +81,19 @@ def test_rows_keep_finite_numbers_only():
     assert type(tracking.numbers_of(row)["epoch"]) is int
 
 
+def _validate(*overrides):
+    from ddescent.config import compose, validate
+
+    return validate(compose(list(overrides)))
+
+
 def test_rules_name_the_key_in_one_line():
-    tracking.check({"name": "wandb", "mode": None, "project": None, "entity": None})
+    _validate("logger=wandb")
     with pytest.raises(ConfigError, match=r"^logger.mode='sometimes': expected null, online, offline or disabled$"):
-        tracking.check({"name": "wandb", "mode": "sometimes"})
+        _validate("logger=wandb", "logger.mode=sometimes")
     with pytest.raises(ConfigError, match=r"^logger.tracking_uri='': expected null or a non-empty string$"):
-        tracking.check({"name": "mlflow", "tracking_uri": ""})
-    with pytest.raises(ConfigError, match="^logger=nosuch: choose one of"):
+        _validate("logger=mlflow", "logger.tracking_uri=''")
+    with pytest.raises(ConfigError, match="^logger=nosuch: no such logger; choose one of"):
         tracking.open_logger({"name": "nosuch"}, {})
 
 
@@ -93,10 +102,10 @@ def test_logger_group_composes_and_refuses_unknown_keys():
 
     assert compose([]).logger.name == "none"
     assert dict(compose(["logger=mlflow"]).logger) == {"name": "mlflow", "tracking_uri": None}
-    for name in tracking.BACKENDS:
+    for name, spec in component.registry("logger").items():
         cfg = compose([f"logger={name}"]).logger
-        tracking.check(cfg)
-        assert set(cfg) <= {k.split(".", 1)[1] for k in tracking.RULES}
+        _validate(f"logger={name}")
+        assert set(cfg) <= {"name"} | {k.split(".", 1)[1] for k in spec.rules}
     with pytest.raises(ConfigError, match=r"^logger.nope: unknown key"):
         compose(["logger=mlflow", "logger.nope=1"])
     with pytest.raises(ConfigError, match=r"^logger=nosuch: no such logger; choose one of: .*mlflow"):
@@ -273,11 +282,11 @@ def test_mlflow_marks_an_interrupted_attempt_killed(tmp_path, mlflow_store):
 def test_mlflow_tracking_uri_comes_from_config_then_env_then_results(tmp_path, monkeypatch):
     info = run_info(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    default = tracking.mlflow_uri({}, info)
+    default = mlflow_uri({}, info)
     assert default == f"sqlite:///{(tmp_path / 'results' / '_mlflow' / 'mlflow.db').resolve()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.invalid:5000")
-    assert tracking.mlflow_uri({"tracking_uri": None}, info) == "http://tracking.invalid:5000"
-    assert tracking.mlflow_uri({"tracking_uri": "sqlite:///x.db"}, info) == "sqlite:///x.db"
+    assert mlflow_uri({"tracking_uri": None}, info) == "http://tracking.invalid:5000"
+    assert mlflow_uri({"tracking_uri": "sqlite:///x.db"}, info) == "sqlite:///x.db"
 
 
 # ----------------------------------------------------------------------------- wandb
@@ -287,14 +296,14 @@ def test_wandb_is_offline_unless_configured(tmp_path, monkeypatch):
     for var in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
-    assert tracking.wandb_mode({}) == "offline"
-    assert tracking.wandb_mode({"mode": "online"}) == "online"
+    assert wandb_mode({}) == "offline"
+    assert wandb_mode({"mode": "online"}) == "online"
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
-    assert tracking.wandb_mode({}) is None  # W&B's own choice: online with the key
+    assert wandb_mode({}) is None  # W&B's own choice: online with the key
     monkeypatch.delenv("WANDB_API_KEY")
     (tmp_path / ".netrc").write_text("machine api.wandb.ai login user password " + "k" * 40 + "\n")
     (tmp_path / ".netrc").chmod(0o600)
-    assert tracking.wandb_mode({}) is None
+    assert wandb_mode({}) is None
 
 
 def test_wandb_offline_runs_open_side_by_side(tmp_path, monkeypatch):
@@ -399,7 +408,7 @@ def test_a_packed_sweep_logs_each_run_to_mlflow(tiny, tmp_path, mlflow_store):
         run = by_id[rid]
         assert run.info.status == "FINISHED" and run.data.tags["ddescent.status"] == "complete"
         config = json.loads(frame.config.iloc[0])
-        assert run.data.params == {k: tracking._param_text(v) for k, v in tracking.flatten(config).items()}
+        assert run.data.params == {k: _param_text(v) for k, v in tracking.flatten(config).items()}
         for key in METRICS:
             history = client.get_metric_history(run.info.run_id, key)
             assert [(m.step, m.value) for m in history] == list(zip(frame.epoch, frame[key].astype(float)))

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ddescent.checks import Rule
+from ddescent.component import Component
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset: how to load it and what planning may ask of it before loading.
+@dataclass(frozen=True, kw_only=True)
+class Dataset(Component):
+    """A dataset: a module of ddescent.data (or a plugin's) that sets `DATASET = Dataset("name", load=..., ...)`:
+    how to load it and what planning may ask of it before loading. cfg is the dataset's config node.
 
     load(cfg) -> Pool              the training pool and the test set, as numpy arrays
     input_shape(cfg), pool_size(cfg), n_classes(cfg)
@@ -23,19 +24,15 @@ class Dataset:
                                    settings), as ConfigError; cheap, and cached by content where it reads
     files(cfg) -> [Path]           for data read from files: the files, whose content (not path) is part of every
                                    run's identity; None for data generated from the config alone
-    rules                          {"data.key": Rule} for its config keys
     augment(cfg) -> fn or None     the training-batch augmentation its config asks for: fn(x, generator) -> x,
                                    drawing only from `generator` (never from evaluation data)
     """
 
-    name: str
     load: Callable
     input_shape: Callable
     pool_size: Callable
     n_classes: Callable
-    check: Callable | None = None
     files: Callable | None = None
-    rules: dict[str, Rule] = field(default_factory=dict)
     augment: Callable | None = None
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddescent import ConfigError
+from ddescent.errors import ConfigError
 from ddescent.data import images
 from ddescent.data.base import Dataset, Pool
 
@@ -148,5 +148,5 @@ def _unpickle(path: Path):
         raise ConfigError(f"data.root: {path} is not a genuine CIFAR-10 batch, refused: {exc}") from exc
 
 
-DATASET = Dataset("cifar10", load, input_shape, pool_size, lambda cfg: N_CLASSES, check, files, RULES,
-                  images.augmentation)
+DATASET = Dataset("cifar10", load=load, input_shape=input_shape, pool_size=pool_size,
+                  n_classes=lambda cfg: N_CLASSES, check=check, files=files, rules=RULES, augment=images.augmentation)

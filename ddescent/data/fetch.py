@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
-from ddescent import ConfigError, __version__
+from ddescent.errors import ConfigError
+from ddescent.files import umask, write_text_atomic
+from ddescent.version import __version__
 
 DEFAULT_ROOT = "datasets"  # as conf/data/{mnist,fashion_mnist,cifar10}.yaml: ${oc.env:DDESCENT_DATA,datasets}
 TIMEOUT = 30.0             # seconds, per connection attempt and per socket read
@@ -49,7 +51,7 @@ class File:
 
 
 @dataclass(frozen=True)
-class Dataset:
+class Source:
     """What a reader needs (`files`, in `folder` under the root) and how to get it.
 
     Without `archive`, every file is downloaded on its own (MNIST's four .gz files). With one, the archive holds
@@ -90,20 +92,20 @@ def _mirrored(mirrors: tuple[str, ...], files: dict[str, tuple[str, int]]) -> tu
     return tuple(File(name, f"sha256:{sha}", tuple(m + name for m in mirrors), size) for name, (sha, size) in files.items())
 
 
-DATASETS: dict[str, Dataset] = {
-    "mnist": Dataset("mnist", "mnist", _mirrored(_MNIST_MIRRORS, {
+SOURCES: dict[str, Source] = {
+    "mnist": Source("mnist", "mnist", _mirrored(_MNIST_MIRRORS, {
         "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
         "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
         "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
         "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
     }), also=("", "MNIST/raw"), raw_ok=True),
-    "fashion_mnist": Dataset("fashion_mnist", "fashion_mnist", _mirrored(_FASHION_MIRRORS, {
+    "fashion_mnist": Source("fashion_mnist", "fashion_mnist", _mirrored(_FASHION_MIRRORS, {
         "train-images-idx3-ubyte.gz": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
         "train-labels-idx1-ubyte.gz": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
         "t10k-images-idx3-ubyte.gz": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
         "t10k-labels-idx1-ubyte.gz": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
     }), also=("", "FashionMNIST/raw"), raw_ok=True),
-    "cifar10": Dataset("cifar10", "cifar-10-batches-py", tuple(File(name, f"md5:{md5}") for name, md5 in (
+    "cifar10": Source("cifar10", "cifar-10-batches-py", tuple(File(name, f"md5:{md5}") for name, md5 in (
         ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
         ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
         ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
@@ -127,7 +129,7 @@ def default_root(root=None) -> Path:
     return Path(str(root)).expanduser().resolve()
 
 
-def fetch(name: str, root=None, *, sources: Optional[Dataset] = None, progress: Optional[Progress] = None) -> Path:
+def fetch(name: str, root=None, *, sources: Optional[Source] = None, progress: Optional[Progress] = None) -> Path:
     """Make `name` (cifar10, mnist, fashion_mnist) present and verified under `root`; return its folder.
 
     A no-op when every file the reader would read is already there and verified (an uncompressed IDX file counts
@@ -172,7 +174,7 @@ def status(root=None, *, verify: bool = True) -> list[dict]:
     verifier = _Verifier(root)
     out = []
     try:
-        for spec in DATASETS.values():
+        for spec in SOURCES.values():
             files = []
             for f in spec.files:
                 path, state = _state(spec, root, f, verifier, verify=verify)
@@ -193,13 +195,13 @@ def status(root=None, *, verify: bool = True) -> list[dict]:
 # ----------------------------------------------------------------------------- what is there
 
 
-def _spec(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; can fetch: {', '.join(DATASETS)}")
-    return DATASETS[name]
+def _spec(name: str) -> Source:
+    if name not in SOURCES:
+        raise ConfigError(f"unknown dataset {name!r}; can fetch: {', '.join(SOURCES)}")
+    return SOURCES[name]
 
 
-def _candidates(spec: Dataset, root: Path, f: File) -> list[tuple[Path, bool]]:
+def _candidates(spec: Source, root: Path, f: File) -> list[tuple[Path, bool]]:
     """(path, uncompressed) in the reader's search order (ddescent.data.mnist._find): each folder, raw before .gz."""
     out = []
     for folder in (spec.folder, *spec.also):
@@ -210,7 +212,7 @@ def _candidates(spec: Dataset, root: Path, f: File) -> list[tuple[Path, bool]]:
     return out
 
 
-def _state(spec: Dataset, root: Path, f: File, verifier: "_Verifier", verify: bool = True):
+def _state(spec: Source, root: Path, f: File, verifier: "_Verifier", verify: bool = True):
     """(path the reader would read or None, state)."""
     for path, raw in _candidates(spec, root, f):
         if path.is_file():
@@ -262,18 +264,9 @@ class _Verifier:
             return
         self.known = {k: v for k, v in self.known.items() if (self.root / k).is_file()}
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f"{CACHE_NAME}.", suffix=".part", dir=self.root)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(self.known, out, sort_keys=True)
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, json.dumps(self.known, sort_keys=True))
         except OSError:
             pass
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
 
 def _hash_file(path: Path, algo: str) -> str:
@@ -297,7 +290,7 @@ class _DownloadFailed(Exception):
         self.reasons, self.offline = reasons, offline
 
 
-def _fetch_file(spec: Dataset, root: Path, f: File, remaining: list[File], verifier: _Verifier, progress) -> None:
+def _fetch_file(spec: Source, root: Path, f: File, remaining: list[File], verifier: _Verifier, progress) -> None:
     """One file downloaded, verified and renamed to root/folder/name (replacing a damaged one)."""
     folder = root / spec.folder
     try:
@@ -306,7 +299,7 @@ def _fetch_file(spec: Dataset, root: Path, f: File, remaining: list[File], verif
         raise ConfigError(_failure(spec, root, remaining, exc)) from None
     try:
         target = folder / f.name
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o644 & ~umask())
         os.replace(tmp, target)
         verifier.record(target, "sha256", hexdigest)
     finally:
@@ -314,7 +307,7 @@ def _fetch_file(spec: Dataset, root: Path, f: File, remaining: list[File], verif
             tmp.unlink()
 
 
-def _fetch_archive(spec: Dataset, root: Path, todo: list[File], verifier: _Verifier, progress) -> None:
+def _fetch_archive(spec: Source, root: Path, todo: list[File], verifier: _Verifier, progress) -> None:
     """The archive downloaded and verified, unpacked into a dot-folder, checked, and moved into root/folder."""
     try:
         tmp, _ = _download(spec.archive, root, progress)
@@ -471,12 +464,12 @@ def _unpack(archive: Path, dest: Path, top: str, label: str) -> None:
 # ----------------------------------------------------------------------------- messages and housekeeping
 
 
-def _failure(spec: Dataset, root: Path, missing: list[File], exc: _DownloadFailed) -> str:
+def _failure(spec: Source, root: Path, missing: list[File], exc: _DownloadFailed) -> str:
     what = "no connection" if exc.offline else "download failed"
     return f"fetch {spec.name}: {what} ({'; '.join(exc.reasons)}); {manual_hint(spec, root, missing)}"
 
 
-def manual_hint(spec: Dataset, root: Path, missing: Optional[list[File]] = None) -> str:
+def manual_hint(spec: Source, root: Path, missing: Optional[list[File]] = None) -> str:
     """One line telling a user without internet which files to put where."""
     if spec.archive is not None:
         a = spec.archive
@@ -523,9 +516,3 @@ def _remove_if_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return  # not empty (it holds what was fetched) or gone
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

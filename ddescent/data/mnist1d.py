@@ -90,5 +90,5 @@ def augmentation(cfg):
 
 
 # Generated from its config alone: no files, nothing to check before generating.
-DATASET = Dataset("mnist1d", load, input_shape, pool_size, lambda cfg: N_CLASSES, rules=RULES,
-                  augment=augmentation)
+DATASET = Dataset("mnist1d", load=load, input_shape=input_shape, pool_size=pool_size,
+                  n_classes=lambda cfg: N_CLASSES, rules=RULES, augment=augmentation)

@@ -151,4 +151,5 @@ def load(cfg):
     return Pool(c["x"], c["y"], c["x_test"], c["y_test"], n_classes=len(c["vocab"]))
 
 
-DATASET = Dataset("parallel_text", load, input_shape, pool_size, n_classes, check, files, RULES)
+DATASET = Dataset("parallel_text", load=load, input_shape=input_shape, pool_size=pool_size, n_classes=n_classes,
+                  check=check, files=files, rules=RULES)

@@ -148,4 +148,5 @@ def load(cfg):
     return Pool(x, y, x_test, y_test, n_classes=n_classes(cfg))
 
 
-DATASET = Dataset("seq_synthetic", load, input_shape, pool_size, n_classes, check, rules=RULES)
+DATASET = Dataset("seq_synthetic", load=load, input_shape=input_shape, pool_size=pool_size, n_classes=n_classes,
+                  check=check, rules=RULES)

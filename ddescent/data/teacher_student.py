@@ -25,7 +25,7 @@ import functools
 
 import numpy as np
 
-from ddescent import ConfigError
+from ddescent.errors import ConfigError
 from ddescent.checks import NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, Rule
 from ddescent.data.base import Dataset, Pool
 
@@ -136,4 +136,5 @@ def _generate(d, spec, sigma, n_pool, n_test, data_seed, teacher_seed) -> dict:
 
 
 # Generated from its config alone (no files); regression, so its one "class" is the output.
-DATASET = Dataset("teacher_student", load, input_shape, pool_size, n_classes, check, rules=RULES)
+DATASET = Dataset("teacher_student", load=load, input_shape=input_shape, pool_size=pool_size,
+                  n_classes=n_classes, check=check, rules=RULES)

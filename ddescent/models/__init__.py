@@ -1,27 +1,24 @@
-"""Model families (see `Family` in ddescent.models.base: the protocol, with its optional packing and closed-form
-hooks). A newcomer adds a family as a module with a `FAMILY = Family(...)` and one line in FAMILIES below."""
+"""Model families, one module each (see `Family` in ddescent.models.base), found by discovery
+(ddescent.component): a newcomer adds a family as a module with `FAMILY = Family(...)` and conf/model/<name>.yaml."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ddescent import ConfigError
-from ddescent.models import cnn1d, cnn5, linear, mlp, random_features, resnet18, transformer
-from ddescent.models.base import Family, ManualBackward, count_params, init_default
+from ddescent import component
+from ddescent.models.base import Batched, Family, ManualBackward, Single, count_params, init_default
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (
-    mlp.FAMILY, transformer.FAMILY, cnn1d.FAMILY, cnn5.FAMILY, resnet18.FAMILY, random_features.FAMILY,
-    linear.FAMILY,
-)}
-
-__all__ = ["FAMILIES", "Family", "ManualBackward", "build", "check", "count_params", "family", "init_default"]
+__all__ = ["Batched", "Family", "ManualBackward", "Single", "build", "check", "count_params", "family",
+           "families", "init_default"]
 
 
-def family(cfg) -> Family:
-    if cfg.name not in FAMILIES:
-        raise ConfigError(f"model={cfg.name}: unknown family; choose one of: {', '.join(FAMILIES)}")
-    return FAMILIES[cfg.name]
+def families() -> dict[str, Family]:
+    return component.registry("model")
+
+
+def family(cfg_or_name) -> Family:
+    return component.get("model", cfg_or_name if isinstance(cfg_or_name, str) else cfg_or_name.name)
 
 
 def check(cfg) -> None:

@@ -70,4 +70,4 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(CNN1d(c_in, length, int(cfg.width), n_classes), generator)
 
 
-FAMILY = Family("cnn1d", build, n_params, check, RULES, pack=pack, pack_on_cpu=False)
+FAMILY = Family("cnn1d", build=build, n_params=n_params, check=check, rules=RULES, pack=pack, pack_on_cpu=False)

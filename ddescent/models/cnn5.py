@@ -57,4 +57,4 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(nn.Sequential(*layers), generator)
 
 
-FAMILY = Family("cnn5", build, n_params, check, RULES, pack=pack, pack_on_cpu=False)
+FAMILY = Family("cnn5", build=build, n_params=n_params, check=check, rules=RULES, pack=pack, pack_on_cpu=False)

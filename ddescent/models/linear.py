@@ -9,7 +9,7 @@ Solvers (`model.solver`), all closed forms:
            the same lambda as random_features' ridge and the l2 regularizer); lambda = 0 is lstsq. One row.
     gd     full-batch gradient descent from v = 0 on (1/2n)||X v - y||^2, evaluated at log-spaced steps 0 .. T
            (T = train.steps, else epochs: a full batch makes an epoch one step; train.eval_points points, 0 and
-           T always included), each in closed form (ddescent.theory.gd_path, settings from theory.gd_kwargs), so 10^5 steps cost milliseconds.
+           T always included), each in closed form (ddescent.linalg.gd_path, settings from gd_kwargs), so 10^5 steps cost milliseconds.
            It is torch's SGD on the whole training set: step optim.lr (null: 1 / lambda_max of the iteration's
            Hessian, X^T X / n preconditioned), optim.momentum / nesterov / weight_decay as torch applies them;
            regularizer=l2 adds (lambda / 2n)||v||^2 (ddescent's per-sample convention). train.batch_size is not
@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ddescent import ConfigError
+from ddescent.errors import ConfigError
 from ddescent.checks import POSITIVE_INT, Rule, number, one_of
 from ddescent.models.base import Family
-from ddescent.theory import eval_steps, gd_kwargs, gd_path, risk
+from ddescent.history import eval_epochs
+from ddescent.linalg import gd_path, min_norm, ridge, risk
 
 SOLVERS = ("gd", "lstsq", "ridge")
 CLOSED_FORM = SOLVERS  # every solver: the training loop is never used
@@ -93,37 +94,40 @@ def build(cfg, input_shape, n_classes, generator):
 # ----------------------------------------------------------------------------- solvers
 
 
-def min_norm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """v = X^+ y: the minimum-norm least-squares solution, with NumPy's pinv cut-off (singular values below
-    1e-15 s_max are taken as zero)."""
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    keep = s > 1e-15 * s.max() if s.size else s > 0
-    return vt[keep].T @ ((u[:, keep].T @ y) / s[keep])
+def gd_kwargs(cfg, blocks, n_train: int) -> dict:
+    """gd_path's keyword arguments for a run of model=linear (solver gd): step size (optim.lr, null for
+    1/lambda_max), momentum, nesterov, decay (optim.weight_decay, plus lambda / n_train with regularizer=l2, the
+    tool's per-sample convention) and the per-coordinate step multipliers of model.block_lr over the first p
+    coordinates of the data's [size, scale] blocks (None: these data have no blocks)."""
+    optim, model, reg = cfg["optim"], cfg["model"], cfg["regularizer"]
+    p = int(model["width"])
+    decay = float(optim.get("weight_decay") or 0.0)
+    if reg["name"] == "l2":
+        decay += float(reg["strength"]) / n_train
+    block_lr = model.get("block_lr")
+    precond = None
+    if block_lr is not None:
+        if blocks is None:
+            raise ConfigError("model.block_lr: these data have no blocks (no data.truth); set model.block_lr=null")
+        sizes = [int(size) for size, _ in blocks]
+        f = np.repeat([float(scale) for _, scale in blocks], sizes)[:p]
+        if block_lr == "equalize":
+            precond = (f.max() / f) ** 2
+        elif len(block_lr) != len(sizes):
+            raise ConfigError(f"model.block_lr={list(block_lr)}: the data have {len(sizes)} blocks "
+                              f"(sizes {sizes}); give one multiplier per block")
+        else:
+            precond = np.repeat(np.asarray(list(block_lr), dtype=np.float64), sizes)[:p]
+    lr = optim.get("lr")
+    return {"lr": None if lr is None else float(lr), "momentum": float(optim.get("momentum") or 0.0),
+            "nesterov": bool(optim.get("nesterov") or False), "decay": decay, "precond": precond}
 
 
-def ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
-    """argmin (1/2)||X v - y||^2 + (lam/2)||v||^2 through the SVD (stable at lam -> 0, where it is min_norm)."""
-    if lam <= 0:
-        return min_norm(x, y)
-    u, s, vt = np.linalg.svd(x, full_matrices=False)
-    return vt.T @ (s / (s * s + lam) * (u.T @ y))
-
-
-def gd_steps(x, y, steps, lr, momentum=0.0, nesterov=False, decay=0.0, precond=None) -> np.ndarray:
-    """Reference: the same gradient descent as gd_path, one step at a time (O(T n p)). Returns V [len(steps), p]."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    n, p = x.shape
-    m = np.ones(p) if precond is None else np.asarray(precond, dtype=np.float64)
-    v, buf = np.zeros(p), np.zeros(p)
-    want = {int(t) for t in steps}
-    out = {0: v.copy()}
-    for t in range(1, max(want, default=0) + 1):
-        g = x.T @ (x @ v - y) / n + decay * v
-        buf = momentum * buf + g
-        v = v - lr * m * (g + momentum * buf if nesterov else buf)
-        if t in want:
-            out[t] = v.copy()
-    return np.stack([out[int(t)] for t in steps])
+def eval_steps(cfg) -> list[int]:
+    """The steps a gd run evaluates at: log-spaced 0 .. T (T = train.steps, else epochs), as the training loop
+    spaces its evaluation epochs."""
+    train = cfg["train"]
+    return eval_epochs(int(train.get("steps") or train["epochs"]), int(train["eval_points"]))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -166,4 +170,5 @@ def solve(model: Linear, data, cfg) -> list[dict]:
     return rows
 
 
-FAMILY = Family("linear", build, n_params, None, RULES, solve=solve, closed_form=CLOSED_FORM)
+FAMILY = Family("linear", build=build, n_params=n_params, rules=RULES, solve=solve, closed_form=CLOSED_FORM,
+                squared_loss=True)

@@ -127,4 +127,4 @@ def pack(models: list[nn.Sequential]) -> PackedMLP:
     return PackedMLP(models)
 
 
-FAMILY = Family("mlp", build, n_params, check, RULES, pack=pack)
+FAMILY = Family("mlp", build=build, n_params=n_params, check=check, rules=RULES, pack=pack)

@@ -52,6 +52,8 @@ import copy
 import torch
 from torch import nn
 
+from ddescent.models.base import Batched
+
 CONVS = (nn.Conv1d, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 # Modules whose forward acts channel by channel (or only wires their children): the only ones a packed network
@@ -132,7 +134,7 @@ def _packed_norm(norms: list[nn.Module]) -> nn.Module:
     return out
 
 
-class PackedConvNet(nn.Module):
+class PackedConvNet(Batched):
     """See the module docstring. Built by `pack`; `unpack(g, model)` copies member g back into a plain model."""
 
     def __init__(self, models: list[nn.Module]):
@@ -180,7 +182,7 @@ class PackedConvNet(nn.Module):
         if signal:
             self.body.c_in *= self.G  # its forward reshapes to [B, c_in, L]: here G members' channels
         self.c_in = self.body.c_in // self.G if signal else None
-        self.memory_format = torch.contiguous_format  # accel.channels_last switches the input layout too
+        self.memory_format = torch.contiguous_format  # to_channels_last switches the input layout too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         G, B = x.shape[:2]
@@ -192,6 +194,12 @@ class PackedConvNet(nn.Module):
         else:
             x = x.transpose(0, 1).reshape(B, -1, *x.shape[3:])
         return self.body(x)
+
+    def to_channels_last(self, example_input: torch.Tensor) -> None:
+        """Channels-last weights, and the input rearranged straight into that layout in forward (one copy)."""
+        if example_input.dim() == 5 and any(isinstance(m, nn.Conv2d) for m in self.modules()):
+            self.to(memory_format=torch.channels_last)
+            self.memory_format = torch.channels_last
 
     @torch.no_grad()
     def unpack(self, g: int, model: nn.Module) -> nn.Module:

@@ -136,4 +136,5 @@ def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: i
     return wrong / n, total / n
 
 
-FAMILY = Family("random_features", build, n_params, check, RULES, solve=solve, closed_form=CLOSED_FORM)
+FAMILY = Family("random_features", build=build, n_params=n_params, check=check, rules=RULES, solve=solve,
+                closed_form=CLOSED_FORM, squared_loss=True)

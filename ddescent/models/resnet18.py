@@ -90,4 +90,5 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(PreActResNet18(_channels(input_shape), int(cfg.width), n_classes), generator)
 
 
-FAMILY = Family("resnet18", build, n_params, check, RULES, pack=pack, pack_on_cpu=False)
+FAMILY = Family("resnet18", build=build, n_params=n_params, check=check, rules=RULES, pack=pack,
+                pack_on_cpu=False)

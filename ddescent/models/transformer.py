@@ -138,4 +138,4 @@ def build(cfg, input_shape, n_classes, generator):
     return init_default(model, generator)
 
 
-FAMILY = Family("transformer", build, n_params, check, RULES)
+FAMILY = Family("transformer", build=build, n_params=n_params, check=check, rules=RULES)

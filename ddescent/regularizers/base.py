@@ -1,12 +1,57 @@
-"""The regularizer protocol (see ddescent.regularizers) and the penalty schedule every regularizer shares."""
+"""What a regularizer is (`Regularizer`, its spec), the module that computes its term (`RegularizerModule`), and
+the penalty schedule every regularizer shares (`Penalty`).
+
+Convention (used everywhere): the data term is the loss averaged over a batch, so the penalty is added per step
+as (λ / n_train) · Ω(w). This is the book's objective Σₙ Eₙ(w) + λ Ω(w) divided by n_train, so λ means the same
+thing whatever the batch or training-set size.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
+from ddescent.component import Component
 
-class Regularizer(nn.Module):
+
+@dataclass(frozen=True, kw_only=True)
+class Regularizer(Component):
+    """A regularizer: a module of ddescent.regularizers (or a plugin's) that sets `REGULARIZER = Regularizer(...)`.
+
+    build(cfg) -> RegularizerModule     its term, from its config node (cfg.strength, ...)
+    finish(module, net, data, cfg)      optional: extra per-run results once training is over (soft weight
+                                        sharing's quantization); cfg is the run's whole config; returns a dict of
+                                        columns
+    packable                            True when Ω splits exactly across the members of a batched net (zero
+                                        padding adds nothing to it) and the regularizer keeps no state of its own
+                                        per run, so that runs differing in width and seed can share one computation.
+                                        A regularizer with a `finish` is never packed (finish sees one run's net).
+    """
+
+    build: Callable
+    finish: Callable | None = None
+    packable: bool = True
+
+    def __post_init__(self):
+        if self.packable and self.finish is not None:
+            raise ValueError(f"regularizer {self.name}: a regularizer with a finish step cannot be packable "
+                             "(finish sees one run's net)")
+
+
+class RegularizerModule(nn.Module):
+    """Ω and its own learnable parameters (an nn.Module: they are checkpointed with the run). All optional but
+    `penalty`:
+
+        penalty(weights) -> Tensor | None   Ω (not multiplied by λ); None: nothing to add
+        regularized(net) -> [Parameter]     the weights Ω covers (by default every parameter but the biases)
+        param_groups(lr) -> [dict]          optimizer groups of its own learnable parameters
+        switch_on(weights)                  called once, when the penalty starts (after `start_epoch`)
+        columns() -> dict                   extra columns recorded at every evaluation
+    """
+
     include_biases = False
 
     def penalty(self, weights: list[torch.Tensor]) -> torch.Tensor | None:
@@ -25,15 +70,12 @@ class Regularizer(nn.Module):
     def columns(self) -> dict:
         return {}
 
-    def finish(self, net: nn.Module, data, cfg) -> dict:
-        return {}
-
 
 class Penalty:
     """The term added per step: (λ / n_train) · Ω(w), off until `start_epoch` (pretraining), then ramped in
     linearly over `ramp_epochs`."""
 
-    def __init__(self, regularizer: Regularizer, weights: list[torch.Tensor], cfg, n_train: int):
+    def __init__(self, regularizer: RegularizerModule, weights: list[torch.Tensor], cfg, n_train: int):
         self.regularizer, self.weights = regularizer, weights
         self.scale = float(cfg.strength) / n_train
         self.start, self.ramp = int(cfg.get("start_epoch") or 0), int(cfg.get("ramp_epochs") or 0)

@@ -19,13 +19,10 @@ kept only for comparison.
 from __future__ import annotations
 
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
-from ddescent.batches import gathered_batches
-from ddescent.metrics import evaluate, per_model_loss
-from ddescent.optim import make_optimizer
-from ddescent.seeds import CODEBOOK_STREAM, generator
+from ddescent.metrics import evaluate
+from ddescent.regularizers.codebook_tuning import tune_codebook
 
 WEIGHT_HIST_BINS = 200  # the sws figure draws the weights before snapping from this histogram
 MAX_RELATIVE_BITS = 16
@@ -96,35 +93,3 @@ def scores(net: nn.Module, data, prefix: str) -> dict:
         error, loss = evaluate(net, x, y, 1)
         out[f"{prefix}_{name}_error"], out[f"{prefix}_{name}_loss"] = error.item(), loss.item()
     return out
-
-
-def tune_codebook(net: nn.Module, weights: list[torch.Tensor], assignments: list[torch.Tensor],
-                  codebook: torch.Tensor, frozen: torch.Tensor, data, *, epochs: int, batch_size: int, lr: float,
-                  optim_cfg, seed: int) -> None:
-    """Fine-tune a quantized net on the training set, keeping it quantized (the "trained quantization" of weight
-    sharing, Han et al. 2016): weight i stays codebook[assignments[i]], and codebook value j moves by the sum of
-    the gradients of the weights assigned to it; entries marked `frozen` (a pinned zero) do not move. Every other
-    parameter of the net (the biases) trains freely, with the run's optimizer at rate `lr`. Only the training set
-    is used, with its own batch order."""
-    weight_ids = {id(w) for w in weights}
-    free = [p for p in net.parameters() if id(p) not in weight_ids]
-    codebook = codebook.detach().clone().requires_grad_(True)
-    groups = [{"params": [codebook]}] + ([{"params": free}] if free else [])
-    opt = make_optimizer(groups, OmegaConf.merge(optim_cfg, {"lr": lr}))
-    order = generator(seed, CODEBOOK_STREAM)
-    n, device = len(data.y_train), data.x_train.device
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=order).to(device)[None]
-        for x, y in gathered_batches(data.x_train, data.y_train, perm, batch_size):
-            for p in (codebook, *weights, *free):
-                p.grad = None
-            per_model_loss(net(x), y).sum().backward()
-            with torch.no_grad():
-                grad = torch.zeros_like(codebook)
-                for w, idx in zip(weights, assignments):
-                    grad.index_add_(0, idx, w.grad.reshape(-1))
-                codebook.grad = grad.masked_fill_(frozen, 0.0)
-            opt.step()
-            with torch.no_grad():
-                for w, idx in zip(weights, assignments):
-                    w.copy_(codebook[idx].reshape(w.shape))

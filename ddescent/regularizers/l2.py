@@ -12,14 +12,12 @@ from collections.abc import Iterable
 import torch
 
 from ddescent.checks import NONNEG_INT
-from ddescent.regularizers.base import Regularizer
+from ddescent.regularizers.base import Regularizer, RegularizerModule
 
-# Whether Omega splits exactly across the members of a batched net (zero padding adds nothing to it).
-PACKABLE = True
 RULES = {"regularizer.start_epoch": NONNEG_INT, "regularizer.ramp_epochs": NONNEG_INT}
 
 
-class L2(Regularizer):
+class L2(RegularizerModule):
     def __init__(self, include_biases: bool = False):
         super().__init__()
         self.include_biases = bool(include_biases)
@@ -35,3 +33,6 @@ class L2(Regularizer):
 
 def build(cfg) -> L2:
     return L2(include_biases=bool(cfg.get("include_biases", False)))
+
+
+REGULARIZER = Regularizer("l2", build=build, rules=RULES)

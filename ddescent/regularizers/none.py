@@ -1,15 +1,14 @@
 """No regularization: the objective is the data term alone."""
 
-from ddescent.regularizers.base import Regularizer
-
-# Whether Omega splits exactly across the members of a batched net (zero padding adds nothing to it).
-PACKABLE = True
-RULES: dict = {}
+from ddescent.regularizers.base import Regularizer, RegularizerModule
 
 
-class Nothing(Regularizer):
+class Nothing(RegularizerModule):
     pass
 
 
 def build(cfg) -> Nothing:
     return Nothing()
+
+
+REGULARIZER = Regularizer("none", build=build)

@@ -37,10 +37,8 @@ from torch import nn
 
 from ddescent.checks import NONNEG_INT, POSITIVE, POSITIVE_INT, Rule, number, one_of
 from ddescent.regularizers import compression
-from ddescent.regularizers.base import Regularizer
+from ddescent.regularizers.base import Regularizer, RegularizerModule
 
-# Whether Omega splits exactly across the members of a batched net (zero padding adds nothing to it).
-PACKABLE = False
 RULES = {
     "regularizer.n_components": POSITIVE_INT,
     "regularizer.pi_zero": Rule(lambda v: v is None or number(lambda x: 0 < x < 1)(v), "null or a number in (0, 1)"),
@@ -114,7 +112,7 @@ class _MixtureNLL(torch.autograd.Function):
         return grad * grad_w, grad * g_log_pi, grad * g_mu, grad * g_xi
 
 
-class SoftWeightSharing(Regularizer):
+class SoftWeightSharing(RegularizerModule):
     """Gaussian-mixture prior over weights with learnable eta (mixing logits), mu (means), xi (log variances)."""
 
     def __init__(
@@ -260,10 +258,6 @@ class SoftWeightSharing(Regularizer):
         """The learned mixture at every evaluation: sws_pi, sws_mu, sws_sigma (lists of K)."""
         return dict(zip(("sws_pi", "sws_mu", "sws_sigma"), self.mixture()))
 
-    def finish(self, net: nn.Module, data, cfg) -> dict:
-        """Quantize the trained net (and, with codebook_epochs, fine-tune its codebook); see compression.report."""
-        return compression.report(self, net, data, cfg) if self.quantize else {}
-
     def param_groups(self, lr_weights: float) -> list[dict]:
         """Optimizer groups for mu, xi, eta: their own learning rates (`lr`, default lr_weights) and no weight decay
         (decaying a mean or a log variance towards 0 means nothing)."""
@@ -323,3 +317,12 @@ def build(cfg) -> SoftWeightSharing:
         init_means=cfg.get("init_means") or "range",
         quantize=bool(cfg.get("quantize", False)),
     )
+
+
+def finish(prior: SoftWeightSharing, net: nn.Module, data, cfg) -> dict:
+    """Quantize the trained net (and, with codebook_epochs, fine-tune its codebook); see compression.report."""
+    return compression.report(prior, net, data, cfg) if prior.quantize else {}
+
+
+# Not packable: the mixture is learned per run, and the quantization at the end reads one run's net.
+REGULARIZER = Regularizer("sws", build=build, finish=finish, packable=False, rules=RULES)

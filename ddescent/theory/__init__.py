@@ -3,8 +3,9 @@
     linear             the linear teacher-student (Belkin, Hsu & Xu 2019; gradient descent along its path)
 """
 
-from ddescent.theory.linear import (epochwise, eval_steps, expected_gd_risk, gd_kwargs, gd_path, gd_settings,
-                                    min_norm_risk, modelwise, risk, samplewise)
+from ddescent.linalg import gd_path, risk
+from ddescent.models.linear import eval_steps, gd_kwargs
+from ddescent.theory.linear import epochwise, expected_gd_risk, gd_settings, min_norm_risk, modelwise, samplewise
 
 __all__ = ["epochwise", "eval_steps", "expected_gd_risk", "gd_kwargs", "gd_path", "gd_settings", "min_norm_risk",
            "modelwise", "risk", "samplewise"]

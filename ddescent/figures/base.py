@@ -1,0 +1,105 @@
+"""What a figure is (`Figure`), and choosing, drawing and saving one from records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ddescent import analysis, component
+from ddescent.component import Component
+
+FORMATS = (".png", ".svg", ".pdf")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figure(Component):
+    """A figure: a module of ddescent.figures (or a plugin's) that sets `FIGURE = Figure("name", ...)`.
+
+    draw(df, ax=None, eps=0.01, widths=None) -> matplotlib Figure   from a table of records (ddescent.load);
+                                             with `ax`, into that Axes (the records must then make one panel);
+                                             ValueError when the records cannot make it
+    needs(rows) -> None | str                what the records must hold: None when the complete runs `rows` (never
+                                             empty) allow the figure, else the reason, for `figures` and `plot`
+    summary                                  one line for `--figure` help: what it plots
+    order                                    where `ddescent figures` draws it among the others
+    auto_rank                                `plot --figure auto` draws the allowed figure of lowest rank (the most
+                                             specific one: a sample-wise sweep is also model-wise, never the other way
+                                             round); None: never chosen by auto
+    """
+
+    draw: Callable
+    needs: Callable
+    summary: str
+    order: int = 100
+    auto_rank: int | None = None
+
+
+def figures() -> dict[str, Figure]:
+    """Every figure, in drawing order."""
+    return dict(sorted(component.registry("figure").items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def figure(name: str) -> Figure:
+    return component.get("figure", name)
+
+
+def availability(df: pd.DataFrame) -> dict[str, str | None]:
+    """For every figure: None when the stored records allow it, else the reason it cannot be drawn."""
+    rows = analysis.complete(df) if "status" in df else df
+    if rows.empty:
+        return {name: "no complete runs" for name in figures()}
+    return {name: fig.needs(rows) for name, fig in figures().items()}
+
+
+def available(df: pd.DataFrame) -> list[str]:
+    """The figures the records allow, in drawing order."""
+    return [name for name, reason in availability(df).items() if reason is None]
+
+
+def filename(name: str) -> str:
+    """The image a figure gets: fig9_9.png, fig9_9_early.png, fig9_10.png, fig_lambda.png, ..."""
+    stem = name.replace(".", "_").replace("-", "_")
+    return f"fig{stem if stem[0].isdigit() else '_' + stem}.png"
+
+
+def choose(df: pd.DataFrame, name: str = "auto") -> str:
+    """The figure to draw: `name` itself when the records have its axes, the most specific one they allow for
+    `auto`; ValueError naming what is missing otherwise (a one-width sweep drawn model-wise would show a dot)."""
+    known = figures()
+    if name != "auto" and name not in known:
+        raise ValueError(f"--figure {name}: choose one of: auto, {', '.join(known)}")
+    why = availability(df)
+    if name == "auto":
+        ranked = sorted((f.auto_rank, n) for n, f in known.items() if f.auto_rank is not None)
+        for _, candidate in ranked:
+            if why[candidate] is None:
+                return candidate
+        raise ValueError("no figure fits these records (" + "; ".join(f"{n} {why[n]}" for _, n in ranked) + ")")
+    if why[name] is not None:
+        allowed = [n for n in known if why[n] is None]
+        raise ValueError(f"--figure {name}: {why[name]}" + (f"; these records allow: {', '.join(allowed)}"
+                                                            if allowed else ""))
+    return name
+
+
+def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 130, **kwargs) -> Path:
+    """Draw one figure (or `auto`, see `choose`) from the records and save it to `out` (.png, .svg or .pdf; a
+    directory or None: named after the figure); ValueError when the records lack the axes."""
+    import matplotlib.pyplot as plt
+
+    name = choose(df, name)
+    out = Path(out) if out is not None else Path(filename(name))
+    if out.is_dir() or not out.suffix:
+        out = out / filename(name)
+    if out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out}: write .png, .svg or .pdf")
+    fig = figure(name).draw(df, **kwargs)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return out

@@ -1,0 +1,70 @@
+"""Fig 9.10, epoch-wise: test error against training time (log), a line per model size."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ddescent import analysis
+from ddescent.figures.base import Figure
+from ddescent.figures.style import band, metric_of, room_for_legends, seeds_note, style_axes, subplots
+
+
+def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
+    """Small, intermediate and large models relative to the interpolation threshold."""
+    widths = sorted(rows["width"].unique())
+    threshold = analysis.interpolation_threshold(analysis.final(rows), eps)
+    if threshold is None or len(widths) <= 3:
+        return widths[:: max(1, len(widths) // 3)][:3] if len(widths) > 3 else widths
+    below = [w for w in widths if w < threshold]
+    small = below[len(below) // 3] if below else widths[0]
+    return sorted({small, threshold, widths[-1]})
+
+
+def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.01, ax=None) -> plt.Figure:
+    """Epoch-wise: test error vs epochs (log), a line per model size (and per varying hyperparameter); train
+    error dashed. Each line's shape (one descent, or descent-ascent-descent) is measured and named in the title."""
+    rows = analysis.complete(df)
+    rows = rows[rows["epoch"] > 0]
+    if rows.empty:
+        raise ValueError("no complete runs to plot")
+    conds = list(analysis.conditions(rows))
+    fig, axes = subplots(len(conds), ax=ax)
+    metric = metric_of(rows)
+    for ax, (cond, part) in zip(axes, conds):
+        chosen = widths or pick_widths(part, eps)
+        lines = [(w, label, curve[np.isclose(curve["width"], w)]) for label, curve in analysis.variants(part, "width")
+                 for w in chosen]
+        lines = [(w, label, sel) for w, label, sel in lines if not sel.empty]
+        colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(lines)))
+        one_width = len({w for w, _, _ in lines}) == 1
+        for (w, label, sel), color in zip(lines, colors):
+            stats = analysis.seed_stats(sel, "epoch", ["train_error", "test_error", "n_params"])
+            name = ", ".join(filter(None, ["" if one_width and label else
+                                           f"width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)", label]))
+            shape = analysis.describe_curve(stats["epoch"], stats["test_error_mean"],
+                                            "step" if metric == "risk (MSE)" else "epoch")
+            band(ax, stats["epoch"], stats, "test_error", color, f"{name}: {shape}")
+            ax.plot(stats["epoch"], stats["train_error_mean"], "--", color=color, lw=1, alpha=0.8)
+            expected = analysis.theory_epochwise(sel)
+            if expected is not None:
+                shown = expected[expected["step"] > 0]
+                ax.plot(shown["step"], shown["test_error"], ":", color=color, lw=2.2, alpha=0.9,
+                        label="dotted: expected over training sets (Monte Carlo, 20 draws a seed)"
+                        if not any("expected over" in t for t in ax.get_legend_handles_labels()[1]) else None)
+        ax.set_title(analysis.describe(cond, part) + seeds_note(part, "width"), fontsize=9)
+        style_axes(ax, "epochs" if metric != "risk (MSE)" else "gradient-descent steps", f"test {metric} (train dashed)",
+               width_axis=False)
+    fig.suptitle(f"Test {metric} over training (cf. Bishop & Bishop Fig 9.10)", fontsize=11)
+    return room_for_legends(fig)
+
+
+def needs(rows: pd.DataFrame) -> str | None:
+    trained = rows[rows["epoch"] > 0]
+    return None if analysis.some_condition(trained, (), lambda p: p["epoch"].nunique() >= 2) \
+        else "needs evaluations at 2 or more epochs > 0"
+
+
+FIGURE = Figure("9.10", draw=fig9_10, needs=needs, order=3, auto_rank=5,
+                summary="epoch-wise: test error vs epochs, a line per model size (small, intermediate, large)")

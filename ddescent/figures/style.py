@@ -1,0 +1,173 @@
+"""What every figure shares: the book's colours, seed bands, log axes labelled in plain numbers, legends outside
+the plotting area, panels at most three a row, theory lines over the measurements.
+
+Conventions every figure keeps: panels split by condition (dataset, model, regularizer, noise, n_train, ...);
+within a panel, one curve per combination of any other hyperparameter that varies among the runs, labelled with
+what differs; bands only over seeds; legends outside the plotting area (they never cover data or the threshold
+line); width axes labelled in plain numbers. A panel's title says what its curves show, measured from the curves
+(see ddescent.analysis).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from ddescent import analysis
+
+TRAIN, TEST = "#1f5fa8", "#d1462f"
+THEORY = "0.15"
+HURT = "#f2a541"
+
+
+def colors(n: int):
+    """(train, test) colour pairs: the book's blue and red for one curve, a qualitative palette for several."""
+    if n == 1:
+        return [(TRAIN, TEST)]
+    palette = plt.cm.tab10(np.arange(n) % 10)
+    return [(c, c) for c in palette]
+
+
+def band(ax, x, stats, col, color, label, style="-"):
+    ax.plot(x, stats[f"{col}_mean"], style, color=color, label=label, marker="o", ms=3, lw=1.6)
+    if (stats[f"{col}_count"] > 1).any():
+        ax.fill_between(x, stats[f"{col}_min"], stats[f"{col}_max"], color=color, alpha=0.18, lw=0)
+
+
+def plain_log(axis) -> None:
+    """A log axis with ticks at 1, 2, 5 x 10^k labelled as plain numbers (4, 47, 300; not 4x10^0)."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def legend(ax) -> None:
+    """Outside the plotting area, below it: it can cover neither data nor the threshold line. Long labels (a curve
+    named with what it shows) take a row each."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:  # what a line style means ("dotted: ...") after the lines themselves
+        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith(("dotted:", "dashed:")))
+        handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+        ncol = 1 if max(len(t) for t in labels) > 40 else min(3, len(handles))
+        ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  ncol=ncol)
+
+
+def room_for_legends(fig) -> plt.Figure:
+    """Grow the figure by the legends' rows, so the panels keep their size whatever the legends hold."""
+    rows = [-(-len(lg.get_texts()) // lg._ncols) for ax in fig.axes if (lg := ax.get_legend()) is not None]
+    panel_rows = len({round(ax.get_position().y0, 3) for ax in fig.axes if ax.get_legend() is not None}) or 1
+    if rows:
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h + 0.2 * max(rows) * panel_rows)
+    return fig
+
+
+def style_axes(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
+    """The axes every curve figure shares: log x, labels, y from 0, a light grid, the legend."""
+    ax.set_xscale("log")
+    if width_axis:
+        plain_log(ax.xaxis)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ax.get_yscale() == "linear":
+        ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3, which="both", lw=0.5)
+    legend(ax)
+
+
+def params_axis(ax, stats):
+    """A top axis in parameters, interpolated (log-log) from the widths' exact counts."""
+    w = stats["width"].to_numpy(float)
+    p = stats["n_params_mean"].to_numpy(float)
+    if len(w) < 2 or np.any(np.diff(p) <= 0):
+        return
+    lw, lp = np.log(w), np.log(p)
+    top = ax.secondary_xaxis("top", functions=(lambda v: np.exp(_loglog(v, lw, lp)), lambda v: np.exp(_loglog(v, lp, lw))))
+    top.set_xlabel("parameters")
+
+
+def _loglog(v, xs, ys):
+    """log-log interpolation that continues the end slopes past the data (clamping would stack tick labels)."""
+    x = np.log(np.maximum(np.asarray(v, float), 1e-12))
+    y = np.interp(x, xs, ys)
+    lo, hi = (ys[1] - ys[0]) / (xs[1] - xs[0]), (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+    return np.where(x < xs[0], ys[0] + lo * (x - xs[0]), np.where(x > xs[-1], ys[-1] + hi * (x - xs[-1]), y))
+
+
+def only_widths(df: pd.DataFrame, widths: list[float] | None) -> pd.DataFrame:
+    if not widths:
+        return df
+    keep = np.zeros(len(df), bool)
+    for w in widths:
+        keep |= np.isclose(df["width"].to_numpy(float), float(w))
+    if not keep.any():
+        raise ValueError(f"none of the widths {', '.join(f'{w:g}' for w in widths)} is in the records "
+                         f"(stored: {', '.join(f'{w:g}' for w in sorted(df['width'].unique()))})")
+    return df[keep]
+
+
+def size_label(model: str) -> str:
+    names = {"transformer": "embedding dimension d_model", "linear": "features p", "random_features": "features p"}
+    return f"model size ({names.get(model, f'{model} width')})"
+
+
+def metric_of(rows: pd.DataFrame) -> str:
+    """What the error columns hold: the 0-1 error, the token error, or (regression) the test risk."""
+    task = rows["task"].dropna().unique().tolist() if "task" in rows else []
+    return "risk (MSE)" if task == ["regression"] else "token error" if task == ["sequence"] else "error"
+
+
+def subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
+    """n panels, at most `cols` a row; returns the figure and the n axes in reading order (spares removed). With
+    `ax` (a caller's Axes), the one panel is drawn there."""
+    if ax is not None:
+        if n != 1:
+            raise ValueError(f"these records make {n} panels; select one condition, or pass ax=None")
+        return ax.figure, [ax]
+    ncols = min(n, cols)
+    nrows = -(-n // ncols)
+    w = w * 1.3 if n == 1 else w  # a lone panel has room for the legend's long labels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, layout="constrained")
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.remove()
+    return fig, flat[:n]
+
+
+def seeds_note(part: pd.DataFrame, by: str) -> str:
+    """", N seeds": the most replicates (seed, data_seed) behind one point of one curve."""
+    curves = [curve for _, curve in analysis.variants(part, by)] if len(part) else []
+    n = max((int(c.groupby(by)[list(analysis.REPLICATES)].apply(lambda g: len(g.drop_duplicates())).max())
+             for c in curves), default=0)
+    return f", {n} seeds" if n > 1 else ""
+
+
+def theory_line(ax, curve: pd.DataFrame | None, x: str, label: str) -> None:
+    """A theory line over the measurements, dashed; where it diverges (the threshold) it is left out, and the
+    risk axis becomes logarithmic (the expected risk explodes there)."""
+    if curve is None:
+        return
+    finite = curve[np.isfinite(curve["test_error"])]
+    ax.plot(finite[x], finite["test_error"], "--", color=THEORY, lw=1.3, label=label, zorder=5)
+    if not np.isfinite(curve["test_error"]).all():
+        ax.set_yscale("log")
+        # from a decade below the expected risk: an interpolating student's train risk (0, or 1e-30 in floats)
+        # would otherwise stretch the axis over thirty decades
+        ax.set_ylim(bottom=10 ** (np.floor(np.log10(finite["test_error"].min())) - 1))
+
+
+def span(values) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return f"{lo}" if lo == hi else f"{lo}–{hi}"
+
+
+def edges(values) -> np.ndarray:
+    """Cell edges for positive values on a log axis: geometric midpoints, half a step beyond the ends."""
+    v = np.asarray(sorted(values), float)
+    if len(v) == 1:
+        return np.array([v[0] / 1.2, v[0] * 1.2])
+    mid = np.sqrt(v[1:] * v[:-1])
+    return np.concatenate([[v[0] ** 2 / mid[0]], mid, [v[-1] ** 2 / mid[-1]]])

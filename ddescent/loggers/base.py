@@ -1,0 +1,197 @@
+"""What a logger is (`Logger`, its spec), the object that logs one run (`RunLogger`), and the policy every logger
+shares: the parquet records stay the source of truth; a tracker is a live view of them, so a tracker never fails
+a run. A backend that cannot work (not installed, server unreachable, disk full) warns once, in one line naming
+the backend and the reason, and every later call on it does nothing.
+
+    logger = open_logger(cfg.logger, {"run_id": ..., "experiment": ..., "config": {...}, "results": ...,
+                                      "label": "width=47 seed=0"})
+    logger.log(row, step=row["epoch"])         # one evaluation point; numbers only, NaN/inf and lists skipped
+    logger.close("complete", summary)          # complete | diverged | failed | interrupted
+
+Loggers of several runs may be open at once (a pack trains its runs together): no backend uses a global
+"active run". Files go under a path component starting with `_` (`<results>/<experiment>/_logs/...`,
+`<results>/_mlflow/`), which pyarrow's dataset discovery skips, so they never mix with the run files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from ddescent import component
+from ddescent.component import Component
+
+log = logging.getLogger("ddescent")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Logger(Component):
+    """A logger (the config group `logger`): a module of ddescent.loggers (or a plugin's) that sets
+    `LOGGER = Logger("name", open=...)`.
+
+    open(settings, run) -> RunLogger   the logger of one run; settings: the logger's config without its name;
+                                       run: see `open_logger`. None: the runs are not tracked (logger=none).
+    extra                              the pip extra that installs what it needs (pip install "ddescent[extra]")
+    """
+
+    open: Callable | None
+    extra: str | None = None
+
+
+class RunLogger(Protocol):
+    def log(self, row: dict, step: int) -> None: ...
+
+    def close(self, status: str = "complete", summary: dict | None = None) -> None: ...
+
+
+class NullLogger:
+    def log(self, row: dict, step: int) -> None:
+        pass
+
+    def close(self, status: str = "complete", summary: dict | None = None) -> None:
+        pass
+
+
+def open_logger(cfg_logger: Mapping | None, run: dict) -> RunLogger:
+    """A logger for one run. `run` holds run_id, experiment, config (the resolved config, a plain nested dict),
+    results (the results root) and optionally label (a short human name such as "width=47 seed=0")."""
+    name = cfg_logger.get("name", "none") if cfg_logger is not None else "none"
+    spec = component.get("logger", name or "none")
+    if spec.open is None:
+        return NullLogger()
+    settings = {k: v for k, v in dict(cfg_logger).items() if k != "name"}
+    return _Guarded(spec, lambda: spec.open(settings, run))
+
+
+def run_info(spec) -> dict:
+    """What open_logger needs, from a RunSpec (run_id, name, config, label)."""
+    return {"run_id": spec.run_id, "experiment": spec.name, "config": spec.config,
+            "results": spec.config["results"], "label": spec.label}
+
+
+class Trackers:
+    """The loggers of one training (one per run of a pack), fed by the runner's events:
+
+        trackers = Trackers(specs)                      # before training
+        trackers("epoch", {"rows": {run_id: row}})      # an events listener: logs each row as it is recorded
+        trackers.close(run_id, history)                 # after the run's file is written
+        trackers.close_all("failed")                    # on an exception, for the runs not closed yet
+
+    At close, rows the events did not carry are logged first, in order: a closed-form solve records all its rows
+    at once, and a run resumed from a checkpoint brings the rows recorded before it (which the new process's
+    logger has not seen)."""
+
+    def __init__(self, specs):
+        self.loggers = {s.run_id: open_logger(s.config.get("logger"), run_info(s)) for s in specs}
+        self.logged: dict[str, set[int]] = {s.run_id: set() for s in specs}
+
+    def log(self, run_id: str, row: dict) -> None:
+        step = int(row["epoch"])
+        self.loggers[run_id].log(row, step)
+        self.logged[run_id].add(step)
+
+    def __call__(self, kind: str, payload: dict) -> None:
+        if kind == "epoch":
+            for run_id, row in (payload.get("rows") or {}).items():
+                if run_id in self.loggers:
+                    self.log(run_id, row)
+
+    def close(self, run_id: str, history) -> None:
+        for row in sorted(history.rows, key=lambda r: r["epoch"]):
+            if row["epoch"] not in self.logged.get(run_id, ()):
+                self.log(run_id, row)
+        logger = self.loggers.pop(run_id, None)
+        if logger is not None:
+            logger.close(history.status, history.summary)
+
+    def close_all(self, status: str) -> None:
+        for run_id in list(self.loggers):
+            self.loggers.pop(run_id).close(status, {})
+
+
+# ----------------------------------------------------------------------------- failure policy
+
+_warned: set[str] = set()  # backends that have warned in this process: one line each, however many runs fail
+
+
+def _reason(spec: Logger, exc: BaseException) -> str:
+    if isinstance(exc, ImportError):
+        return f'not installed; pip install "ddescent[{spec.extra or spec.name}]"'
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class _Guarded:
+    """Runs a backend; the first exception (at open, log or close) warns once and turns it into a no-op."""
+
+    def __init__(self, spec: Logger, make):
+        self.spec, self.name = spec, spec.name
+        self.impl = None
+        try:
+            self.impl = make()
+        except Exception as exc:  # any failure of a tracker: the run goes on without it
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        impl, self.impl = self.impl, None
+        if self.name not in _warned:
+            _warned.add(self.name)
+            log.warning("logger=%s: %s; the run goes on without it", self.name, _reason(self.spec, exc))
+        if impl is not None and hasattr(impl, "abandon"):
+            try:
+                impl.abandon()
+            except Exception:
+                pass
+
+    def log(self, row: dict, step: int) -> None:
+        values = numbers_of(row)
+        if self.impl is not None and values:
+            try:
+                self.impl.log(values, int(step))
+            except Exception as exc:
+                self._fail(exc)
+
+    def close(self, status: str = "complete", summary: dict | None = None) -> None:
+        if self.impl is not None:
+            impl, self.impl = self.impl, None
+            try:
+                impl.close(status, numbers_of(summary or {}))
+            except Exception as exc:
+                self.impl = impl
+                self._fail(exc)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def numbers_of(row: Mapping) -> dict[str, int | float]:
+    """The finite real numbers of a row, as Python ints and floats (numpy scalars included; bools, strings,
+    lists, None, NaN and inf left out: a missing validation split is NaN, not a measurement)."""
+    out: dict[str, int | float] = {}
+    for key, value in row.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            continue
+        if isinstance(value, numbers.Integral):
+            out[str(key)] = int(value)
+        elif math.isfinite(float(value)):
+            out[str(key)] = float(value)
+    return out
+
+
+def flatten(config: Mapping, prefix: str = "") -> dict[str, Any]:
+    """{"optim": {"lr": 0.01}} -> {"optim.lr": 0.01}; lists stay lists."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def logs_dir(run: dict, backend: str) -> Path:
+    return Path(run["results"]) / run["experiment"] / "_logs" / backend

@@ -1,0 +1,151 @@
+"""logger=mlflow: one MLflow run per ddescent run. Needs pip install "ddescent[mlflow]"."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ddescent.checks import Rule
+from ddescent.loggers.base import Logger, flatten
+
+# MLflow servers before 1.27 refused parameter values over 500 characters (newer ones take 6000): cut there, so
+# any server takes them. A flattened config's values are short; a long list is the rare case.
+MLFLOW_PARAM_CHARS = 500
+MLFLOW_BATCH = 100  # params per log_batch call (the API's limit)
+MLFLOW_METRICS_BATCH = 1000  # metrics per log_batch call (the API's limit)
+# Metrics are sent at most this often (and at close): one call costs ~25 ms on a local SQLite store, more on a
+# server, and the log-spaced evaluation points come many at once early in training, for every run of a pack.
+MLFLOW_FLUSH_SECS = 5.0
+
+
+def mlflow_uri(settings: dict, run: dict) -> str:
+    """logger.tracking_uri, else MLFLOW_TRACKING_URI, else a SQLite store under <results>/_mlflow. (Current MLflow
+    refuses the old ./mlruns file store unless told otherwise; SQLite needs only SQLAlchemy, which the extra
+    installs.)"""
+    if settings.get("tracking_uri"):
+        return str(settings["tracking_uri"])
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = (Path(run["results"]) / "_mlflow").resolve()
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def _reachable(uri: str, timeout: float = 5.0) -> None:
+    """An http(s) tracking server that does not answer would otherwise cost minutes of the client's retries."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"tracking server {parsed.scheme}://{parsed.hostname}:{port} unreachable ({exc})")
+
+
+class _Lock:
+    """An exclusive lock file while the local SQLite store is created or an experiment added: two processes
+    starting together (parallel workers, an array job) would otherwise both run MLflow's table migrations."""
+
+    def __init__(self, path: Path | None):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        if self.path is not None:
+            import fcntl
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+
+
+class _MLflow:
+    """One MLflow run per ddescent run, through MlflowClient with explicit run ids (never the global active run,
+    so the loggers of a pack do not step on each other). MLflow experiment = the ddescent experiment name; params =
+    the flattened resolved config; tag `ddescent.run_id`; metrics per evaluation with step = epoch, sent in
+    batches (see MLFLOW_FLUSH_SECS)."""
+
+    def __init__(self, settings: dict, run: dict):
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        uri = mlflow_uri(settings, run)
+        _reachable(uri)
+        local = uri.startswith("sqlite:///") and not settings.get("tracking_uri") \
+            and not os.environ.get("MLFLOW_TRACKING_URI")
+        store = (Path(run["results"]) / "_mlflow").resolve()
+        with _Lock(store / ".lock" if local else None):
+            self.client = MlflowClient(tracking_uri=uri)
+            experiment = self._experiment(run["experiment"], store / "artifacts" if local else None)
+            run_id = run["run_id"]
+            # An attempt that was killed left its MLflow run RUNNING; this attempt starts a new one.
+            stale = self.client.search_runs([experiment], f"tags.`ddescent.run_id` = '{run_id}' and "
+                                            "attributes.status = 'RUNNING'")
+            for old in stale:
+                self.client.set_terminated(old.info.run_id, "KILLED")
+        tags = {"ddescent.run_id": run_id, "ddescent.experiment": run["experiment"]}
+        self.run = self.client.create_run(experiment, run_name=run.get("label") or run_id, tags=tags)
+        self.id = self.run.info.run_id
+        params = [Param(k, _param_text(v)) for k, v in flatten(run.get("config") or {}).items()]
+        for i in range(0, len(params), MLFLOW_BATCH):
+            self.client.log_batch(self.id, params=params[i:i + MLFLOW_BATCH])
+        self.last = 0
+        self.pending: list = []
+        self.flushed = -math.inf  # the first evaluation goes out at once: the run shows up with numbers
+
+    def _experiment(self, name: str, artifacts: Path | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            try:
+                return self.client.create_experiment(name, artifact_location=artifacts.as_uri() if artifacts else None)
+            except Exception:  # created meanwhile by another process (a remote server has no lock of ours)
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        if found.lifecycle_stage == "deleted":  # a name in MLflow's trash cannot be reused: bring it back
+            self.client.restore_experiment(found.experiment_id)
+        return found.experiment_id
+
+    def log(self, row: dict, step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.pending += [Metric(k, float(v), now, step) for k, v in row.items()]
+        self.last = max(self.last, step)
+        if time.monotonic() - self.flushed >= MLFLOW_FLUSH_SECS:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self.pending), MLFLOW_METRICS_BATCH):
+            self.client.log_batch(self.id, metrics=self.pending[i:i + MLFLOW_METRICS_BATCH])
+        self.pending, self.flushed = [], time.monotonic()
+
+    def close(self, status: str, summary: dict) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.pending += [Metric(k, float(v), now, self.last) for k, v in summary.items()]
+        self.flush()
+        self.client.set_tag(self.id, "ddescent.status", status)
+        mlflow_status = {"complete": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
+        self.client.set_terminated(self.id, mlflow_status)
+    # (No `abandon`: after a failure the store may not answer, and a remote one would retry for minutes. The run
+    # stays RUNNING until the next attempt of the same ddescent run marks it KILLED.)
+
+
+def _param_text(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= MLFLOW_PARAM_CHARS else text[:MLFLOW_PARAM_CHARS - 3] + "..."
+
+
+_optional_text = Rule(lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a non-empty string")
+LOGGER = Logger("mlflow", open=_MLflow, extra="mlflow", rules={"logger.tracking_uri": _optional_text})

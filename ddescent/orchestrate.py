@@ -1,0 +1,108 @@
+"""One orchestration path for `ddescent sweep`, `ddescent run` and ddescent.sweep/run from Python:
+
+    plan (validate every job, skip the finished) -> prepare the folders -> cut packs -> report -> launch
+    (this machine: workers, or this process; a Hydra launcher: joblib, SLURM) -> outcomes
+
+The command line and the API differ only in how they ask and how they answer (exit codes, exceptions)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from ddescent import launch, listing, packing, planner, report, store
+from ddescent.config import split_overrides
+from ddescent.planner import Job
+from ddescent.runner import Outcome
+
+log = logging.getLogger("ddescent")
+
+
+def is_local(overrides: list[str], jobs: int = 1) -> bool:
+    """Whether the sweep trains on this machine without a Hydra launcher (workers or this process)."""
+    return jobs == 1 and not any(o.startswith(("hydra/launcher=", "hydra.launcher.")) for o in overrides)
+
+
+def plan(overrides: list[str], results: str | Path | None = None, *, memory_check: bool = True) -> list[Job]:
+    """Every job of the sweep, validated (ConfigError on the first bad one); nothing is written."""
+    return planner.plan(overrides, str(results) if results is not None else None, memory_check=memory_check)
+
+
+def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, parallel: int = 1,
+            bars: bool | None = None) -> list[Outcome]:
+    """Train what the plan has not done yet (everything with `force`), with the launcher the overrides choose.
+    Progress bars: `bars`, or (None) as the experiment's `progress` setting says (auto: on a terminal)."""
+    todo = [j for j in jobs if force or not j.done]
+    first = jobs[0].spec
+    log.info("%s: %d jobs, %d already done, %d to run -> %s", first.name, len(jobs), len(jobs) - len(todo),
+             len(todo), first.folder)
+    launch.prepare(jobs)  # also when all is done: a run killed after its files were written left its checkpoint
+    if not todo:
+        return []
+    local = is_local(list(overrides), parallel)
+    pack_list = planner.packs(todo, parallel if parallel > 1 else None if local else 1, planned=jobs)
+    reporter = report.Reporter({j.spec.run_id: j.label for j in todo},
+                               {j.spec.run_id: packing.pack_time([j]) for j in todo},
+                               bars=report.bars_wanted(first.config.get("progress", "auto")) if bars is None else bars)
+    try:
+        if local:
+            return launch.run_local(pack_list, reporter, force=force)
+        returns = launch.run_hydra(pack_list, split_overrides(list(overrides))[1], parallel, force)
+        outcomes = launch.hydra_outcomes(pack_list, returns)
+        for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too
+            reporter("run", {"outcome": outcome})
+        return outcomes
+    finally:
+        reporter.close()
+
+
+def records(jobs: list[Job]) -> pd.DataFrame:
+    """The records of the plan's runs (finished now or before)."""
+    frames = [store.load(store.run_path(j.spec.folder, j.spec.run_id)) for j in jobs
+              if store.is_done(j.spec.folder, j.spec.run_id)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=store.COLUMNS)
+
+
+def load_quietly(path: Path, warn=None) -> pd.DataFrame:
+    """The records under `path`; each file that cannot be read is reported through `warn(line)` (or not at all)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = store.load(path)
+    for w in caught:
+        if warn is not None:
+            warn(f"warning: {w.message}")
+    return df
+
+
+def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
+    """After a sweep: the diverged runs, and the `ls` summary of what it ran, as log lines."""
+    diverged = [o for o in outcomes if o.status == "diverged"]
+    if diverged:
+        log.warning("%d run(s) diverged (recorded with status 'diverged')", len(diverged))
+    first = jobs[0].spec
+    df = load_quietly(first.folder)
+    if not df.empty and log.isEnabledFor(logging.INFO):
+        ours = df[df["run_id"].isin({j.spec.run_id for j in jobs})]
+        for line in listing.summary_lines(ours, first.config["train"]["threshold_eps"]):
+            log.info("%s", line)
+
+
+def draw_figures(jobs: list[Job]) -> None:
+    """The experiment's figures (its `figures:` list), drawn from the folder's records; a figure the records cannot
+    make is skipped with its reason."""
+    from ddescent import figures
+
+    first = jobs[0].spec
+    if not first.config.get("plot", True):
+        return
+    df = load_quietly(first.folder, warn=log.warning)
+    for name in first.config.get("figures") or ["9.9"]:
+        try:
+            out = figures.draw(df, name, store.figures_dir(first.folder) / figures.filename(name),
+                               eps=first.config["train"]["threshold_eps"])
+            log.info("figure %s: %s", name, out)
+        except ValueError as exc:
+            log.warning("figure %s skipped: %s", name, exc)

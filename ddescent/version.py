@@ -1,0 +1,3 @@
+"""The version of ddescent, recorded in every run's provenance."""
+
+__version__ = "0.3.0"
