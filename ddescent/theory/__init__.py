@@ -1,6 +1,9 @@
 """Theory drawn over the measurements: expected risks computed in numpy, one module per model.
 
     linear             the linear teacher-student (Belkin, Hsu & Xu 2019; gradient descent along its path)
+    random_features    random-features ridge regression (Mei & Montanari 2019), its ridgeless limit
+    ridge              ridge with isotropic features: exact finite-n risk by Monte Carlo, the Marchenko-Pastur limit
+                       (Dobriban & Wager 2018; Hastie et al. 2019) and the optimal lambda (Nakkiran et al. 2020)
 """
 
 from ddescent.linalg import gd_path, risk
