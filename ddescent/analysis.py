@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ddescent import theory
+from ddescent.stats import Interval, mean_ci, median_ci
 
 # Runs that differ only in size and seed belong to one curve. These columns split the figures into panels; any
 # other hyperparameter that varies among the runs (see `variants`) gives a curve of its own within a panel.
@@ -31,33 +33,92 @@ def final(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_stats(df: pd.DataFrame, x: str, columns: list[str], by: list[str] | None = None) -> pd.DataFrame:
-    """Mean, min, max and count over seeds of each column, per x (and per `by`)."""
+    """Per x (and per `by`), over the seeds, of each column: the mean with its 95% t interval (`_mean`, `_lo`,
+    `_hi`; ddescent.stats), its standard error (`_se`), the median, min, max and count."""
     keys = (by or []) + [x]
-    agg = df.groupby(keys, dropna=False)[columns].agg(["mean", "min", "max", "count"])
+    agg = df.groupby(keys, dropna=False)[columns].agg(["mean", "std", "median", "min", "max", "count"])
     agg.columns = [f"{c}_{s}" for c, s in agg.columns]
+    for c in columns:
+        n = agg[f"{c}_count"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = agg[f"{c}_std"].to_numpy(float) / np.sqrt(n)
+            half = np.where(n > 1, _t975(n) * se, np.nan)
+        agg[f"{c}_se"] = np.where(n > 1, se, np.nan)
+        agg[f"{c}_lo"], agg[f"{c}_hi"] = agg[f"{c}_mean"] - half, agg[f"{c}_mean"] + half
     return agg.reset_index().sort_values(keys)
 
 
+def _t975(n: np.ndarray) -> np.ndarray:
+    from scipy import stats as scipy_stats
+
+    return scipy_stats.t.ppf(0.975, np.maximum(n - 1, 1))
+
+
+def median_band(df: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
+    """Per x: the median over seeds of `column` with its order-statistic interval (ddescent.stats.median_ci)."""
+    out = []
+    for value, part in df.groupby(x, sort=True):
+        iv = median_ci(part[column])
+        out.append({x: value, "median": iv.value, "lo": iv.lo, "hi": iv.hi, "coverage": iv.level, "count": iv.n})
+    return pd.DataFrame(out, columns=[x, "median", "lo", "hi", "coverage", "count"])
+
+
+NUMERICALLY_ZERO = 1e-8  # a least-squares fit interpolates where its train MSE is this small (float64 round-off)
+
+
+def least_squares_fit(rows: pd.DataFrame) -> bool:
+    """Runs fitted by least squares in closed form (random features' lstsq/ridge, the linear family): they
+    interpolate where their train MSE reaches zero, not where a 0-1 error does."""
+    from ddescent import component
+
+    models = set(rows["model"].dropna()) if "model" in rows else set()
+    if len(models) != 1:
+        return False
+    family = component.registry("model").get(next(iter(models)))
+    if family is None or not family.squared_loss:
+        return False
+    solvers = set(rows["model.solver"].dropna()) if "model.solver" in rows else set()
+    return bool(solvers) and solvers <= set(family.closed_form)
+
+
+def threshold_rule(rows: pd.DataFrame, eps: float = 0.01) -> tuple[str, float, str]:
+    """(column, bound, words) of "interpolates": train MSE numerically zero for a least-squares fit (train_loss is
+    half of it), else final train error <= eps."""
+    if least_squares_fit(rows):
+        return "train_loss", NUMERICALLY_ZERO / 2, f"train MSE ≤ {NUMERICALLY_ZERO:g}"
+    return "train_error", eps, f"train error ≤ {eps:g}"
+
+
 def interpolation_threshold(final_rows: pd.DataFrame, eps: float = 0.01, x: str = "width") -> float | None:
-    """Smallest x whose final train error (mean over seeds) is at most eps; None if no model interpolates."""
+    """Smallest x whose final fit (mean over seeds) interpolates (see threshold_rule); None if none does."""
+    column, bound, _ = threshold_rule(final_rows, eps)
+    stats = seed_stats(final_rows, x, [column])
+    hit = stats[stats[f"{column}_mean"] <= bound]
+    return float(hit[x].min()) if len(hit) else None
+
+
+def zero_one_threshold(final_rows: pd.DataFrame, eps: float = 0.01, x: str = "width") -> float | None:
+    """Smallest x whose final 0-1 train error (mean over seeds) is at most eps (for a least-squares classifier this
+    comes before the fit interpolates: its argmax is right before its outputs are exact)."""
     stats = seed_stats(final_rows, x, ["train_error"])
     hit = stats[stats["train_error_mean"] <= eps]
     return float(hit[x].min()) if len(hit) else None
 
 
 def effective_model_complexity(final_rows: pd.DataFrame, eps: float = 0.01, x: str = "width") -> dict[float, int | None]:
-    """Effective model complexity (Nakkiran et al. 2019) per model size: the largest n_train whose final train
-    error (mean over seeds) is at most eps; None where no training-set size is fitted that well.
+    """Effective model complexity (Nakkiran et al. 2019) per model size: the largest n_train that it still fits
+    (threshold_rule: final train error, mean over seeds, at most eps); None where no training-set size is.
 
     Pass the final rows of one condition apart from n_train (`conditions(rows, without=("n_train",))`);
     diverged runs are left out."""
     rows = complete(final_rows) if "status" in final_rows else final_rows
     if rows.empty:
         return {}
-    stats = seed_stats(rows, x, ["train_error"], by=["n_train"])
+    column, bound, _ = threshold_rule(rows, eps)
+    stats = seed_stats(rows, x, [column], by=["n_train"])
     emc: dict[float, int | None] = {}
     for size, part in stats.groupby(x, sort=True):
-        fitted = part[part["train_error_mean"] <= eps]
+        fitted = part[part[f"{column}_mean"] <= bound]
         emc[float(size)] = int(fitted["n_train"].max()) if len(fitted) else None
     return emc
 
@@ -65,22 +126,43 @@ def effective_model_complexity(final_rows: pd.DataFrame, eps: float = 0.01, x: s
 def more_data_hurts(final_rows: pd.DataFrame, metric: str = "test_loss", x: str = "width") -> pd.DataFrame:
     """Sample-wise comparison (Bishop & Bishop Fig 9.11): for each pair of neighbouring training-set sizes and
     each size x both were trained at, the seed-mean `metric` of the smaller and the larger set, their ratio,
-    and `hurts` = the larger set is worse. Pass the final rows of one condition apart from n_train."""
-    cols = [x, "n_small", "n_large", "small", "large", "ratio", "hurts"]
+    `hurts` = the larger set is worse on average, and the 95% interval of the difference (larger - smaller; Welch's
+    t, the seeds of the two sizes are different runs): `sure` = it excludes zero. Pass the final rows of one
+    condition apart from n_train."""
+    cols = [x, "n_small", "n_large", "small", "large", "ratio", "hurts", "diff_lo", "diff_hi", "sure"]
     rows = complete(final_rows) if "status" in final_rows else final_rows
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    stats = seed_stats(rows, x, [metric], by=["n_train"])
-    sizes = sorted(stats["n_train"].unique())
+    sizes = sorted(rows["n_train"].unique())
     out = []
     for small, large in zip(sizes, sizes[1:]):
-        a = stats[stats["n_train"] == small].set_index(x)[f"{metric}_mean"]
-        b = stats[stats["n_train"] == large].set_index(x)[f"{metric}_mean"]
-        for size in sorted(a.index.intersection(b.index)):
-            out.append({x: float(size), "n_small": int(small), "n_large": int(large), "small": float(a[size]),
-                        "large": float(b[size]), "ratio": float(b[size] / a[size]) if a[size] else np.inf,
-                        "hurts": bool(b[size] > a[size])})
+        a = rows[rows["n_train"] == small].groupby(x)[metric]
+        b = rows[rows["n_train"] == large].groupby(x)[metric]
+        for size in sorted(set(a.groups) & set(b.groups)):
+            va, vb = a.get_group(size).to_numpy(float), b.get_group(size).to_numpy(float)
+            lo, hi = _welch(vb, va)
+            ma, mb = float(va.mean()), float(vb.mean())
+            out.append({x: float(size), "n_small": int(small), "n_large": int(large), "small": ma, "large": mb,
+                        "ratio": mb / ma if ma else np.inf, "hurts": bool(mb > ma), "diff_lo": lo, "diff_hi": hi,
+                        "sure": bool(lo > 0)})
     return pd.DataFrame(out, columns=cols)
+
+
+def _welch(b: np.ndarray, a: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The interval of mean(b) - mean(a) by Welch's t (NaN with fewer than 2 values on a side)."""
+    from scipy import stats as scipy_stats
+
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        d = float(b.mean() - a.mean())
+        return d, d
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, dof)) * se
+    d = float(b.mean() - a.mean())
+    return d - half, d + half
 
 
 def early_stopped(df: pd.DataFrame, by: str = "val_loss") -> pd.DataFrame:
@@ -135,8 +217,10 @@ def variants(df: pd.DataFrame, x: str) -> list[tuple[str, pd.DataFrame]]:
     out = []
     for values, rows in df.groupby([df[k].map(show) for k in keys], sort=True, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
-        # a key a group lacks (null: another setting's option) is left out of its label
-        out.append((", ".join(f"{names[k]}={v}" for k, v in zip(keys, values) if v != "null"), rows))
+        # a key a group lacks (null: another setting's option) is left out of its label, unless that leaves the
+        # label empty: then null is the setting itself (block_lr=null beside block_lr=equalize)
+        label = ", ".join(f"{names[k]}={v}" for k, v in zip(keys, values) if v != "null")
+        out.append((label or ", ".join(f"{names[k]}={v}" for k, v in zip(keys, values)), rows))
     return out
 
 
@@ -152,100 +236,192 @@ def show(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-# ----------------------------------------------------------------------------- the shape of a curve
-# A double descent is a bump: a point higher than the lowest point before it and the lowest point after it. Of all
-# points, the peak is the one whose bump is most prominent, min(peak / first minimum, peak / second minimum); the
-# first and second minima are the lowest points before and after it. A curve whose most prominent bump is below
-# `min_prominence` (a flat curve, a U, noise) has no peak. Non-finite points (a diverged run) are left out.
-# Model-wise (x = width), epoch-wise (x = epoch or step) and lambda-wise (x = 1/lambda) curves are read alike.
-SECOND_DESCENT = 0.15  # a second descent falls at least this far below its peak
+# ----------------------------------------------------------------------------- the one definition
+# A double descent, along any axis (width, p, n, epochs or steps, 1/λ): the curve's peak is its interior point of
+# greatest prominence, min(peak / lowest point before it, peak / lowest point after it); the first and second minima
+# are those lowest points. The curve double-descends when its peak stands at least RISE above the first minimum and
+# at least FALL above the second: peak >= 1.10 x first minimum and peak >= 1.10 x second minimum. Whether the second
+# minimum is below the first is reported beside (the book's Fig 9.9 goes below; many measured curves do not).
+# Across seeds (`verdict`), the curve is the seed mean; the rise and the fall are the seeds' own ratios at the mean
+# curve's landmarks (peak / first minimum, peak / second minimum), paired over seeds, as geometric means with 95%
+# t intervals of their logs (ddescent.stats), and "double descent" needs both intervals to exclude no change. The
+# landmarks are chosen on the same seeds, which makes the intervals somewhat optimistic: with few seeds, read them
+# as the least a claim needs. Non-finite points (a diverged run) are left out.
+RISE = 0.10
+FALL = 0.10
 
 
-def landmarks(steps, values, min_prominence: float = 0.05) -> dict:
-    """{first_min, first_min_step, peak, peak_step, second_min, second_min_step, rise, drop}: rise = peak /
-    first_min, drop = second_min / first_min; the peak's entries are None (rise, drop NaN) without a bump of at
-    least `min_prominence` (relative to its higher minimum)."""
+def landmarks(steps, values) -> dict:
+    """{first_min, first_min_step, peak, peak_step, second_min, second_min_step, rise, fall, below}: rise =
+    peak / first_min - 1, fall = peak / second_min - 1, below = second_min / first_min - 1 (negative: the second
+    minimum is lower). Without an interior point above both its minima the peak's entries are None and rise, fall,
+    below NaN; first_min is then the curve's lowest point."""
     steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
     keep = np.isfinite(values) & np.isfinite(steps)
     steps, values = steps[keep], values[keep]
     order = np.argsort(steps, kind="stable")
     steps, values = steps[order], values[order]
-    none = {"first_min": None, "first_min_step": None, "peak": None, "peak_step": None, "second_min": None,
-            "second_min_step": None, "rise": math.nan, "drop": math.nan}
+    out = {"first_min": None, "first_min_step": None, "peak": None, "peak_step": None, "second_min": None,
+           "second_min_step": None, "rise": math.nan, "fall": math.nan, "below": math.nan}
     if len(values) == 0:
-        return none
+        return out
     lowest = int(np.argmin(values))
-    none.update(first_min=float(values[lowest]), first_min_step=_step(steps[lowest]))
+    out.update(first_min=float(values[lowest]), first_min_step=_step(steps[lowest]))
     if len(values) < 3:
-        return none
+        return out
     before = np.minimum.accumulate(values)[:-2]  # lowest up to i, for a peak at i + 1
     after = np.minimum.accumulate(values[::-1])[::-1][2:]  # lowest from i + 2 on
     peaks = values[1:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         prominence = np.minimum(peaks / before, peaks / after)
-    prominence = np.where(before > 0, prominence, np.where(peaks > before, np.inf, 1.0))
+    prominence = np.where((before > 0) & (after > 0), prominence,
+                          np.where((peaks > before) & (peaks > after), np.inf, 1.0))
     j = int(np.argmax(prominence))
-    if not prominence[j] >= 1 + min_prominence:
-        return none
+    if not prominence[j] > 1:
+        return out
     peak = j + 1
     first = int(np.argmin(values[:peak]))
     second = peak + 1 + int(np.argmin(values[peak + 1:]))
-    return {"first_min": float(values[first]), "first_min_step": _step(steps[first]),
-            "peak": float(values[peak]), "peak_step": _step(steps[peak]),
-            "second_min": float(values[second]), "second_min_step": _step(steps[second]),
-            "rise": float(values[peak] / values[first]) if values[first] > 0 else math.inf,
-            "drop": float(values[second] / values[first]) if values[first] > 0 else math.nan}
+    f, p, s = values[first], values[peak], values[second]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"first_min": float(f), "first_min_step": _step(steps[first]), "peak": float(p),
+                "peak_step": _step(steps[peak]), "second_min": float(s), "second_min_step": _step(steps[second]),
+                "rise": float(p / f - 1) if f > 0 else math.inf, "fall": float(p / s - 1) if s > 0 else math.inf,
+                "below": float(s / f - 1) if f > 0 else math.nan}
 
 
 def _step(s: float):
     return int(s) if float(s).is_integer() else float(s)
 
 
-def landmarks_of_run(rows: pd.DataFrame, column: str = "test_error", x: str = "step", min_prominence: float = 0.05) -> dict:
+def double_descends(lm: dict) -> bool:
+    """The one definition (above): a peak at least RISE above the first minimum and FALL above the second."""
+    return lm["peak"] is not None and lm["rise"] >= RISE and lm["fall"] >= FALL
+
+
+def landmarks_of_run(rows: pd.DataFrame, column: str = "test_error", x: str = "step") -> dict:
     """landmarks() of one run's records (its rows of a results table), along `x` (step, or epoch)."""
     rows = rows.sort_values(x)
-    return landmarks(rows[x].to_numpy(), rows[column].to_numpy(), min_prominence)
+    return landmarks(rows[x].to_numpy(), rows[column].to_numpy())
 
 
-def double_descent(lm: dict, rise: float = 1.15, drop: float = 0.85) -> bool:
-    """A clear epoch-wise double descent: the peak at least `rise` times the first minimum, and the second
-    minimum at most `drop` times the first."""
-    return lm["peak"] is not None and lm["rise"] >= rise and lm["drop"] <= drop
+def shape(lm: dict, at: str = "width", ends: float | None = None) -> str:
+    """A curve's landmarks in words: its minimum, or its first minimum, peak and second minimum, and what that
+    makes under the one definition. `ends`: the curve's last value (a U that rises to its end says so)."""
+    if lm["first_min"] is None:
+        return "no finite points"
+    low = f"lowest {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}"
+    if lm["peak"] is None:
+        if ends is not None and ends > (1 + RISE) * lm["first_min"]:
+            return f"{low}, ends at {ends:.3g}: no second descent"
+        return f"falls to {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}: no bump"
+    head = (f"min {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}, peak {lm['peak']:.3g} at "
+            f"{lm['peak_step']:g} ({lm['rise']:+.0%}), then min {lm['second_min']:.3g} at {lm['second_min_step']:g}")
+    if double_descends(lm):
+        return f"{head}: double descent ({'below' if lm['below'] < 0 else 'above'} the first minimum)"
+    if lm["rise"] < RISE:
+        return f"{head}: a bump under the {RISE:.0%} a double descent needs"
+    return f"{head}: no second descent (falls {lm['fall']:.0%} from its peak, under {FALL:.0%})"
 
 
 def describe_landmarks(lm: dict) -> str:
-    """One line for `ls`."""
+    """One line for `ls` (steps)."""
     if lm["first_min"] is None:
         return "no finite points"
     if lm["peak"] is None:
         return f"no bump: minimum {lm['first_min']:.4g} at step {lm['first_min_step']}"
     return (f"first minimum {lm['first_min']:.4g} at step {lm['first_min_step']}, peak {lm['peak']:.4g} at step "
-            f"{lm['peak_step']} ({lm['rise'] - 1:+.0%}), second minimum {lm['second_min']:.4g} at step "
-            f"{lm['second_min_step']} ({lm['drop'] - 1:+.0%} vs the first)")
+            f"{lm['peak_step']} ({lm['rise']:+.0%}), second minimum {lm['second_min']:.4g} at step "
+            f"{lm['second_min_step']} ({lm['below']:+.0%} vs the first)")
 
 
-def describe_curve(x, y, at: str = "width") -> str:
-    """What a curve shows, in words and numbers, for a figure's title: its minimum, or its first minimum, peak and
-    second minimum, and whether that makes a double descent (the second minimum below the first), a partial one
-    (it falls at least 15% below the peak but not below the first) or none."""
-    lm = landmarks(x, y)
-    if lm["first_min"] is None:
-        return "no finite points"
-    if lm["peak"] is None:
-        y = np.asarray(y, float)
-        end = y[np.isfinite(y)][-1]
-        if end > 1.05 * lm["first_min"]:
-            return f"lowest {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}, ends {end:.3g}: no second descent"
-        return f"falls to {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}"
-    head = f"min {lm['first_min']:.3g} at {at} {lm['first_min_step']:g}, peak {lm['peak']:.3g} at {lm['peak_step']:g}"
-    if lm["second_min"] > (1 - SECOND_DESCENT) * lm["peak"]:
-        return f"{head}: no second descent"
-    kind = "double descent" if lm["second_min"] < lm["first_min"] else "partial second descent"
-    return f"{head}, second min {lm['second_min']:.3g} at {lm['second_min_step']:g}: {kind}"
+# ----------------------------------------------------------------------------- verdicts across seeds
 
 
-def describe_lambdawise(inv_lambda, values) -> str:
-    return "test " + describe_curve(inv_lambda, values, "1/λ")
+@dataclass(frozen=True)
+class Verdict:
+    """What the seeds of one curve show. `mean`: the landmarks of the seed mean; rise, fall, below: seed by seed at
+    the mean curve's landmarks, peak / first minimum, peak / second minimum and second / first minimum, as
+    geometric means with the 95% t intervals of their logs (paired over seeds), minus 1. kind: "double descent"
+    (the mean curve is one and both the rise and the fall exclude zero), "not distinguishable from seed noise", or
+    "no double descent" (with `mean_shape`, the mean curve in words)."""
+
+    seeds: int
+    k: int  # seeds whose own curve double-descends
+    mean: dict
+    kind: str
+    mean_shape: str
+    rise: Interval | None = None
+    fall: Interval | None = None
+    below: Interval | None = None
+
+    def text(self) -> str:
+        """The verdict in one line: "double descent in k of n seeds; seed mean: ..." (with one seed: "1 seed")."""
+        if self.seeds <= 1:
+            return f"1 seed (no confidence): {self.mean_shape}"
+        head = f"double descent in {self.k} of {self.seeds} seeds; seed mean: "
+        if self.rise is None:
+            return head + f"no double descent ({self.mean_shape})"
+        numbers = (f"peak {_pct(self.rise)} over the first minimum, {_pct(self.fall)} over the second, second "
+                   f"minimum {_pct(self.below)} vs the first (95% CIs of the seeds' ratios)")
+        if self.kind == "double descent":
+            return head + "double descent, " + numbers
+        return head + f"{self.kind} ({self.seeds} seeds), " + numbers
+
+
+def _pct(iv: Interval) -> str:
+    """A relative difference as a percentage, or as a factor once it passes +100% (a risk near its pole)."""
+    def one(v: float) -> str:
+        return f"{1 + v:.3g}x" if v >= 1 else f"{v:+.0%}"
+
+    if not math.isfinite(iv.lo):
+        return one(iv.value)
+    return f"{one(iv.value)} [{one(iv.lo)}, {one(iv.hi)}]"
+
+
+def seed_curves(rows: pd.DataFrame, x: str, y: str = "test_error") -> pd.DataFrame:
+    """One column per seed (the replicates: seed and data_seed), one row per x, of `y` (NaN where a seed lacks x)."""
+    keys = [c for c in REPLICATES if c in rows] or ["run_id"]
+    table = rows.pivot_table(index=x, columns=keys, values=y, aggfunc="mean", dropna=False)
+    return table.sort_index()
+
+
+def verdict(rows: pd.DataFrame, x: str, y: str = "test_error", at: str | None = None) -> Verdict:
+    """The verdict of one curve (the rows of one variant: final rows for a model-wise curve, every evaluation of
+    one width for an epoch-wise one) under the one definition, across its seeds."""
+    curves = seed_curves(rows, x, y)
+    xs = curves.index.to_numpy(float)
+    per_seed = [landmarks(xs, curves[c].to_numpy(float)) for c in curves.columns]
+    center = curves.mean(axis=1, skipna=True).to_numpy(float)
+    lm = landmarks(xs, center)
+    finite = center[np.isfinite(center)]
+    words = shape(lm, at or x, ends=float(finite[-1]) if len(finite) else None)
+    n, k = len(per_seed), sum(double_descends(s) for s in per_seed)
+    if n <= 1 or lm["peak"] is None:
+        kind = "double descent" if double_descends(lm) else "no double descent"
+        return Verdict(n, k, lm, kind, words)
+    at_x = {name: curves.loc[lm[f"{name}_step"]].to_numpy(float) for name in ("first_min", "peak", "second_min")}
+    rise = _ratio(at_x["peak"], at_x["first_min"])
+    fall = _ratio(at_x["peak"], at_x["second_min"])
+    below = _ratio(at_x["second_min"], at_x["first_min"])
+    if not double_descends(lm):
+        kind = "no double descent"
+    elif rise.excludes_zero and rise.lo > 0 and fall.excludes_zero and fall.lo > 0:
+        kind = "double descent"
+    else:
+        kind = "not distinguishable from seed noise"
+    return Verdict(n, k, lm, kind, words, rise, fall, below)
+
+
+def _ratio(top: np.ndarray, bottom: np.ndarray) -> Interval:
+    """Seed by seed top / bottom, summarised as a geometric mean with the 95% t interval of the log-ratios, minus 1
+    (a relative difference: +0.2 is 20% higher). Logs tame the heavy tail of a risk near its pole, where a mean of
+    differences would be dominated by one seed. NaN where a value is not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(top / bottom)
+    iv = mean_ci(logs[np.isfinite(logs)])
+    return Interval(math.expm1(iv.value), math.expm1(iv.lo), math.expm1(iv.hi), iv.n, iv.level) \
+        if iv.n else iv
 
 
 # ----------------------------------------------------------------------------- theory over the measurements
@@ -279,22 +455,53 @@ def theory_samplewise(rows: pd.DataFrame) -> pd.DataFrame | None:
     if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"lstsq"}:
         return None
     try:
-        return theory.samplewise(configs, sorted({int(n) for n in np.geomspace(1, max(c["data"]["pool_size"]
-                                                                                     for c in configs), 400)}))
+        grid = {int(n) for n in np.geomspace(1, max(c["data"]["pool_size"] for c in configs), 400)}
+        return theory.samplewise(configs, sorted(grid | {int(n) for n in rows["n_train"]}))
     except ValueError:
         return None
 
 
-def theory_epochwise(rows: pd.DataFrame, draws: int = 20) -> pd.DataFrame | None:
-    """The expected test risk of gradient descent over training sets (a Monte Carlo mean of `draws` sets per
-    teacher, averaged over these runs' teachers), at the steps they evaluated."""
+THEORY_DRAWS = 50  # training sets per teacher in the Monte Carlo of gradient descent's expected risk
+
+
+def theory_epochwise(rows: pd.DataFrame, draws: int = THEORY_DRAWS) -> pd.DataFrame | None:
+    """The expected test risk of gradient descent over training sets, at the steps these runs evaluated: per
+    teacher a Monte Carlo mean of `draws` fresh training sets (each teacher's draws from a seed of its own, derived
+    from its data seed), averaged over the runs' teachers; `test_error_se` is the standard error of that average.
+    Cached on disk per teacher (theory.epochwise), so a figure is redrawn in seconds."""
     configs = _configs(rows)
     if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"gd"}:
         return None
-    curves = [theory.epochwise(c, draws=draws, seed=0) for c in configs]
+    curves = [theory.epochwise(c, draws=draws, seed=1_000_003 + int(c["data"]["data_seed"])) for c in configs]
     out = curves[0][["step"]].copy()
     out["test_error"] = np.mean([c["test_error"].to_numpy() for c in curves], axis=0)
+    out["test_error_se"] = np.sqrt(np.sum([c["test_error_se"].to_numpy() ** 2 for c in curves], axis=0)) / len(curves)
     return out
+
+
+def theory_agreement(rows: pd.DataFrame, expected: pd.DataFrame, x: str) -> dict | None:
+    """The seed mean against the expected risk, in standard errors of the mean: at every x where the theory is finite
+    with a finite variance (`finite_variance`) and at least 2 seeds were measured, z = (mean - theory) / se.
+    Returns {points, within_2se, max_abs_z, at} (at: the x of the largest |z|), or None without such points."""
+    stats = seed_stats(rows, x, ["test_error"])
+    both = stats.merge(expected, on=x, how="inner", suffixes=("", "_theory"))
+    ok = np.isfinite(both["test_error"]) & (both["test_error_count"] > 1) & (both["test_error_se"] > 0)
+    if "finite_variance" in both:
+        ok &= both["finite_variance"].astype(bool)
+    both = both[ok]
+    if both.empty:
+        return None
+    z = (both["test_error_mean"] - both["test_error"]) / both["test_error_se"]
+    worst = int(np.argmax(np.abs(z.to_numpy())))
+    return {"points": len(z), "within_2se": int((z.abs() <= 2).sum()), "max_abs_z": float(z.abs().max()),
+            "at": float(both[x].iloc[worst]), "seeds": int(both["test_error_count"].min())}
+
+
+def describe_agreement(agreement: dict | None, x: str = "width") -> str:
+    if agreement is None:
+        return ""
+    return (f"{agreement['within_2se']} of {agreement['points']} points within 2 standard errors of the theory "
+            f"(largest |z| {agreement['max_abs_z']:.1f} at {x} {agreement['at']:g}; {agreement['seeds']}+ seeds)")
 
 
 def conditions(df: pd.DataFrame, without: tuple[str, ...] | list[str] = ()):

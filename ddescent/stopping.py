@@ -30,7 +30,9 @@ class EarlyStopping:
         val_loss = evaluate(self.net, self.data.x_val, self.data.y_val, self.G)[1].tolist()
         improved = [g for g in alive if val_loss[g] < self.best[g]]
         if improved:
-            test_error, test_loss = (t.tolist() for t in evaluate(self.net, self.data.x_test, self.data.y_test, self.G))
+            error, loss = evaluate(self.net, self.data.x_test, self.data.y_test, self.G)
+            noise = self.data.test_noise  # the full risk for regression, as the records (Data.test_noise)
+            test_error, test_loss = (error + noise).tolist(), (loss + noise / 2).tolist()
         for g in alive:
             if g in improved:
                 self.best[g], self.waited[g] = val_loss[g], 0

@@ -3,7 +3,10 @@ is computed exactly rather than sampled. Embedded and seeded; nothing is downloa
 
     z ~ N(0, I_d),   x = F z   (F diagonal, in blocks of equal scale),   y = z^T w + sigma * eps
 
-The teacher w ~ N(0, I/d) (so ||w||^2 ~ 1). F comes from `data.blocks`, a list of [size, scale] whose sizes
+The teacher (`data.teacher`): null (isotropic), w ~ N(0, I/d), so ||w||^2 ~ 1; or powerlaw, w_j proportional to
+j^(-alpha) with random signs, normalised to ||w|| = 1, so the first coordinates carry most of the signal and a
+student on the first p of them first gains from more features (a U in p before the peak at p = n: Belkin, Hsu & Xu's
+expected risk holds for any fixed w, through ||w_{<=p}||^2 and ||w_{>p}||^2). F comes from `data.blocks`, a list of [size, scale] whose sizes
 add up to `data.dim`, or, when that is null, from two blocks: `dim - slow` "fast" coordinates at `scale` and
 `slow` coordinates at `scale / kappa` (kappa = 1: isotropic; kappa = 10: a slow block that gradient descent
 learns ten-squared times later, the two time scales of Heckel & Yilmaz 2021 and Pezeshki et al. 2022).
@@ -53,6 +56,8 @@ RULES = {
     "data.pool_size": POSITIVE_INT,
     "data.test_size": POSITIVE_INT,
     "data.teacher_seed": Rule(lambda v: v is None or NONNEG_INT.check(v), "null (use data_seed) or an integer >= 0"),
+    "data.teacher": Rule(lambda v: v in (None, "isotropic", "powerlaw"), "null (isotropic), isotropic or powerlaw"),
+    "data.alpha": Rule(lambda v: v is None or POSITIVE.check(v), "null or a number > 0 (powerlaw: w_j ~ j^-alpha)"),
     # A regression task has no labels to flip: its noise is data.noise.
     "label_noise": Rule(lambda v: v == 0, "0 with data=teacher_student (a regression task; set its target noise "
                                           "with data.noise)"),
@@ -94,18 +99,26 @@ def scales(cfg) -> np.ndarray:
 
 
 def check(cfg) -> None:
-    """What the per-key RULES (applied by ddescent.config.validate) cannot see: blocks that add up to data.dim."""
+    """What the per-key RULES (applied by ddescent.config.validate) cannot see: blocks that add up to data.dim, and
+    a power-law teacher's alpha."""
     blocks(cfg)
+    if cfg.get("teacher") == "powerlaw" and cfg.get("alpha") is None:
+        raise ConfigError("data.alpha=None: data.teacher=powerlaw needs its decay, a number > 0 (w_j ~ j^-alpha)")
 
 
 def teacher(cfg) -> np.ndarray:
-    """The teacher w ~ N(0, I/d) of a data config, from data.teacher_seed or else data_seed."""
-    return _teacher(int(cfg["dim"]), int(cfg["data_seed"]), cfg.get("teacher_seed"))
+    """The teacher w of a data config (data.teacher), from data.teacher_seed or else data_seed."""
+    return _teacher(int(cfg["dim"]), int(cfg["data_seed"]), cfg.get("teacher_seed"), cfg.get("teacher"),
+                    cfg.get("alpha"))
 
 
-def _teacher(d: int, data_seed: int, teacher_seed: int | None) -> np.ndarray:
-    seed = data_seed if teacher_seed is None else int(teacher_seed)
-    return np.random.default_rng([seed, TEACHER_STREAM]).standard_normal(d) / np.sqrt(d)
+def _teacher(d: int, data_seed: int, teacher_seed: int | None, kind: str | None = None,
+             alpha: float | None = None) -> np.ndarray:
+    rng = np.random.default_rng([data_seed if teacher_seed is None else int(teacher_seed), TEACHER_STREAM])
+    if kind == "powerlaw":
+        w = rng.choice([-1.0, 1.0], d) * np.arange(1, d + 1) ** -float(alpha)
+        return w / np.linalg.norm(w)
+    return rng.standard_normal(d) / np.sqrt(d)
 
 
 def draw(w: np.ndarray, f: np.ndarray, sigma: float, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -117,14 +130,15 @@ def draw(w: np.ndarray, f: np.ndarray, sigma: float, n: int, rng: np.random.Gene
 
 def load(cfg):
     a = _generate(int(cfg.dim), tuple(map(tuple, blocks(cfg))), float(cfg.noise), int(cfg.pool_size),
-                  int(cfg.test_size), int(cfg.data_seed), cfg.get("teacher_seed"))
+                  int(cfg.test_size), int(cfg.data_seed), cfg.get("teacher_seed"), cfg.get("teacher"),
+                  None if cfg.get("alpha") is None else float(cfg.alpha))
     return Pool(a["x"], a["y"], a["x_test"], a["y_test"], n_classes=N_CLASSES, truth=a["truth"])
 
 
 @functools.lru_cache(maxsize=8)
-def _generate(d, spec, sigma, n_pool, n_test, data_seed, teacher_seed) -> dict:
+def _generate(d, spec, sigma, n_pool, n_test, data_seed, teacher_seed, kind, alpha) -> dict:
     f = np.concatenate([np.full(size, scale) for size, scale in spec])
-    w = _teacher(d, data_seed, teacher_seed)
+    w = _teacher(d, data_seed, teacher_seed, kind, alpha)
     x, y = draw(w, f, sigma, n_pool, np.random.default_rng([data_seed, POOL_STREAM]))
     x_test, y_test = draw(w, f, 0.0, n_test, np.random.default_rng([data_seed, TEST_STREAM]))
     out = {"x": x, "y": y, "x_test": x_test, "y_test": y_test}

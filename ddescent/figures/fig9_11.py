@@ -14,6 +14,8 @@ from ddescent.figures.style import (
     band,
     edges,
     legend,
+    mean_usable,
+    medians,
     metric_of,
     only_widths,
     plain_log,
@@ -21,6 +23,7 @@ from ddescent.figures.style import (
     size_label,
     subplots,
     theory_line,
+    verdict_title,
 )
 
 
@@ -53,44 +56,59 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
                          f"(stored: {', '.join(str(n) for n in sorted(rows['n_train'].unique()))})")
     metric = metric or ("test_error" if metric_of(rows) == "risk (MSE)" else "test_loss")
     what = "test risk (MSE)" if metric == "test_error" and metric_of(rows) == "risk (MSE)" else metric.replace("_", " ")
+    own = ax is None
     fig, axes = subplots(len(conds), ax=ax)
     along_n = all(p["n_train"].nunique() > p["width"].nunique() for _, p in conds)
     for ax_, (cond, part) in zip(axes, conds):
         x, lines = ("n_train", "width") if along_n else ("width", "n_train")
         values = sorted(part[lines].unique())
-        colors = plt.cm.viridis(np.linspace(0.1, 0.8, len(values)))
-        finding = ""
-        for v, color in zip(values, colors):
+        palette = plt.cm.viridis(np.linspace(0.1, 0.8, len(values)))
+        findings = []
+        for v, color in zip(values, palette):
             for label, curve in analysis.variants(part[part[lines] == v], x):
                 name = (f"width {v:g}" if lines == "width" else f"n_train = {v:,}") + (f", {label}" if label else "")
                 stats = analysis.seed_stats(curve, x, [metric])
-                shape = f": {analysis.describe_curve(stats[x], stats[f'{metric}_mean'], 'n')}" if along_n else ""
-                band(ax_, stats[x], stats, metric, color, name + shape)
+                expected = (analysis.theory_samplewise(curve) if along_n else analysis.theory_modelwise(curve)) \
+                    if metric == "test_error" else None
+                usable = mean_usable(stats[x], expected, x)
+                band(ax_, stats[x], stats, metric, color, name, where=usable)
+                medians(ax_, curve, x, metric, color, stats[x][~usable])
+                agreement = analysis.theory_agreement(curve, expected, x) if expected is not None else None
+                theory_line(ax_, expected, x, f"theory, {name} (Belkin, Hsu & Xu 2019)"
+                            + (f": {analysis.describe_agreement(agreement, 'n' if along_n else x)}" if agreement
+                               else ""), color=color)
                 if along_n:
-                    theory_line(ax_, analysis.theory_samplewise(curve), "n_train", f"theory, {name}")
-                else:
-                    theory_line(ax_, analysis.theory_modelwise(curve), "width", f"theory, {name}")
+                    findings.append(f"{name}: {analysis.verdict(curve, 'n_train', y=metric, at='n').text()}")
         if not along_n:
             cmp = analysis.more_data_hurts(part, metric)
             bad = cmp[cmp["hurts"]]
             for i, (lo, hi) in enumerate(hurt_spans(part["width"].unique(), bad["width"])):
                 worst = bad.loc[bad["ratio"].idxmax()]
-                label = (f"more data hurts (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})"
+                label = (f"more data hurts on average (worst: +{worst['ratio'] - 1:.0%} at width {worst['width']:g})"
                          if i == 0 else None)
                 ax_.axvspan(lo, hi, color=HURT, alpha=0.22, lw=0, label=label)
-            finding = "\nmore data hurts at some widths" if len(bad) else "\nmore data never hurts here"
+            sure = cmp[cmp["sure"]]
+            findings.append("more data never hurts on average here" if bad.empty else
+                            f"more data hurts on average at {len(bad)} of {len(cmp)} widths; the 95% CI of the "
+                            f"difference (Welch) excludes none at {len(sure)} of them"
+                            + (f" ({', '.join(f'{w:g}' for w in sure['width'])})" if len(sure) else ""))
         ax_.set_xscale("log")
         plain_log(ax_.xaxis)
         ax_.set_xlabel("training-set size n_train" if along_n else size_label(cond["model"]))
         ax_.set_ylabel(what)
         n_seeds = int(part.groupby(["n_train", "width"])[list(analysis.REPLICATES)]
                       .apply(lambda g: len(g.drop_duplicates())).max())
-        ax_.set_title(analysis.describe(cond, part) + (f", {n_seeds} seeds" if n_seeds > 1 else "") + finding, fontsize=9)
+        ax_.set_title(verdict_title(analysis.describe(cond, part) + f", {n_seeds} seed{'s' if n_seeds != 1 else ''}",
+                                    findings), fontsize=8)
         ax_.grid(alpha=0.3, which="both", lw=0.5)
-        legend(ax_)
-    fig.suptitle(f"{what[0].upper() + what[1:]} vs {'training-set size' if along_n else 'model size by training-set size'}"
-                 " (cf. Bishop & Bishop Fig 9.11)", fontsize=11)
-    return room_for_legends(fig)
+        legend(ax_, own)
+    if own:
+        fig.suptitle(f"{what[0].upper() + what[1:]} vs "
+                     f"{'training-set size' if along_n else 'model size by training-set size'} (cf. Bishop & Bishop "
+                     "Fig 9.11)", fontsize=11)
+        room_for_legends(fig)
+    return fig
+
 
 
 def needs(rows: pd.DataFrame) -> str | None:

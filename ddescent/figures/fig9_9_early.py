@@ -33,6 +33,7 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
     stopped = analysis.early_stopped(rows, by)  # ValueError when no validation numbers were recorded
     ends = analysis.final(rows)
     conds = list(analysis.conditions(stopped))
+    own = ax is None
     fig, axes = subplots(len(conds), ax=ax)
     for ax, (cond, part) in zip(axes, conds):
         curves = analysis.variants(part, "width")
@@ -54,10 +55,12 @@ def fig9_9_early(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None
             params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))
         ax.set_title(analysis.describe(cond, part) + seeds_note(part, "width") + f"; stopped at epoch {span(part['epoch'])}",
                      fontsize=9)
-        style_axes(ax, size_label(cond["model"]), "error")
-    fig.suptitle("Test error vs model size, early-stopped on the validation split (cf. Bishop & Bishop Fig 9.9)",
-                 fontsize=11)
-    return room_for_legends(fig)
+        style_axes(ax, size_label(cond["model"]), "error", outside=own)
+    if own:
+        fig.suptitle("Test error vs model size, early-stopped on the validation split (cf. Bishop & Bishop Fig 9.9)",
+                     fontsize=11)
+        room_for_legends(fig)
+    return fig
 
 
 def needs(rows: pd.DataFrame) -> str | None:

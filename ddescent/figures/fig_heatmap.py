@@ -26,6 +26,7 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
               if curve["width"].nunique() >= 2 and curve["epoch"].nunique() >= 3]
     if not panels:
         raise ValueError("the heatmap needs at least 2 widths and 3 evaluated epochs > 0 in one condition")
+    own = ax is None
     fig, axes = subplots(len(panels), cols=2, w=6.8, h=5.0, ax=ax)
     for ax, (cond, label, part) in zip(axes, panels):
         stats = analysis.seed_stats(part, "epoch", [metric], by=["width"])
@@ -46,9 +47,10 @@ def fig_heatmap(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None 
         n_seeds = int(part.groupby("width")["run_id"].nunique().max())
         ax.set_title(analysis.describe(cond, part) + (f", {label}" if label else "")
                      + (f", mean of {n_seeds} seeds" if n_seeds > 1 else ""), fontsize=9)
-        legend(ax)
-    fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs "
-                 "(Nakkiran et al. 2019 Fig 2 style; Bishop & Bishop §9.3.2)", fontsize=11)
+        legend(ax, own)
+    if own:
+        fig.suptitle(f"{metric.replace('_', ' ').capitalize()} over model size × epochs "
+                     "(Nakkiran et al. 2019 Fig 2 style; Bishop & Bishop §9.3.2)", fontsize=11)
     return fig
 
 

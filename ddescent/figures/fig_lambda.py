@@ -8,7 +8,8 @@ import pandas as pd
 
 from ddescent import analysis
 from ddescent.figures.base import Figure
-from ddescent.figures.style import TEST, TRAIN, band, only_widths, room_for_legends, style_axes, subplots
+from ddescent.figures.style import TEST, TRAIN, band, only_widths, room_for_legends, style_axes, subplots, verdict_title
+from ddescent.stats import mean_ci
 
 
 def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None, ax=None) -> plt.Figure:
@@ -30,6 +31,7 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
     if not panels:
         raise ValueError("the lambda figure needs at least two reg_strength values (one > 0) at one width "
                          f"(stored: {', '.join(f'{v:g}' for v in sorted(rows['reg_strength'].unique()))})")
+    own = ax is None
     fig, axes = subplots(len(panels), ax=ax)
     for ax, (cond, w, reg, curve, zero) in zip(axes, panels):
         curve = curve.assign(inv_lambda=1.0 / curve["reg_strength"])
@@ -48,24 +50,32 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
             right_ax.set_ylabel("compression (×, right; positions and biases counted)")
             right_ax.set_ylim(bottom=0)
             ax.plot([], [], ":", color="0.35", marker="s", ms=3, label="compression (right axis)")
-        if not zero.empty:
+        if not zero.empty:  # λ = 0 (1/λ = ∞): markers beyond a dotted line, with their 95% t interval
             lo, hi = float(x.min()), float(x.max())
             right = hi * max(3.0, (hi / lo) ** 0.15) if hi > lo else hi * 3.0
-            for col, color in (("train_error", TRAIN), ("test_error", TEST)):
-                vals = zero[col].to_numpy(float)
-                ax.plot([right], [vals.mean()], "D", color=color, ms=6, mfc="white", mew=1.6)
-                if len(vals) > 1:
-                    ax.vlines(right, vals.min(), vals.max(), color=color, lw=2, alpha=0.4)
+            shown = [("train_error", TRAIN, "D"), ("test_error", TEST, "D")]
+            if quantized and "quantized_test_error" in zero and zero["quantized_test_error"].notna().any():
+                shown.append(("quantized_test_error", TEST, "s"))  # a plain net snapped to the prior's means
+            for col, color, marker in shown:
+                iv = mean_ci(zero[col])
+                ax.plot([right], [iv.value], marker, color=color, ms=6, mfc="white", mew=1.6)
+                if iv.n > 1:
+                    ax.vlines(right, iv.lo, iv.hi, color=color, lw=2, alpha=0.4)
             ax.axvline(np.sqrt(hi * right), color="0.5", ls=":", lw=1)
             ax.annotate("λ = 0", (right, 1), xytext=(0, -4), textcoords="offset points", ha="center", va="top",
                         fontsize=8, xycoords=("data", "axes fraction"))
         n_seeds = int(stats["test_error_count"].max())
-        ax.set_title(f"{analysis.describe(cond, part)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params)"
-                     + (f", {n_seeds} seeds" if n_seeds > 1 else "") + "\n"
-                     + analysis.describe_lambdawise(x.to_numpy(), stats["test_error_mean"].to_numpy()), fontsize=9)
-        style_axes(ax, f"1/λ (inverse {reg} strength)", "error", width_axis=False)
-    fig.suptitle("Train and test error vs 1/λ (cf. Bishop & Bishop §9.3.2)", fontsize=11)
-    return room_for_legends(fig)
+        head = (f"{analysis.describe(cond, curve)}, width {w:g} ({int(stats['n_params_mean'].iloc[0]):,} params), "
+                f"{n_seeds} seed{'s' if n_seeds != 1 else ''}")
+        ax.set_title(verdict_title(head, ["test error along 1/λ: " + analysis.verdict(curve, "inv_lambda",
+                                                                                       at="1/λ").text()]), fontsize=8)
+        style_axes(ax, f"1/λ (inverse {reg} strength)", "error", width_axis=False, outside=own)
+    if own:
+        fig.suptitle("Train and test error vs 1/λ (cf. Bishop & Bishop §9.3.2)", fontsize=11)
+        room_for_legends(fig)
+    return fig
+
+
 
 
 def needs(rows: pd.DataFrame) -> str | None:

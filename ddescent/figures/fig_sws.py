@@ -42,7 +42,8 @@ def fig_sws(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
         hist_ax.set_ylim(bottom=max(1e-3, 0.5 / (counts.sum() * width)))
         hist_ax.set_xlabel("weight value")
         hist_ax.set_ylabel("density (log)")
-        note = (f"width {last['width']:g}, λ={last['reg_strength']:g}: test error {last['test_error']:.3f}"
+        note = (f"{last['model']} width {last['width']:g}, seed {int(last['seed'])}, data seed {int(last['data_seed'])}, "
+                f"sws λ={last['reg_strength']:g}:\ntest error {last['test_error']:.3f}"
                 f" → {last.get('quantized_test_error', float('nan')):.3f} quantized, "
                 f"{last.get('compression', float('nan')):.0f}× compression (positions and biases counted)")
         hist_ax.set_title(note, fontsize=9)

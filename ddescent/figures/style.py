@@ -10,9 +10,12 @@ line); width axes labelled in plain numbers. A panel's title says what its curve
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ddescent import analysis
@@ -30,10 +33,45 @@ def colors(n: int):
     return [(c, c) for c in palette]
 
 
-def band(ax, x, stats, col, color, label, style="-"):
+BAND = "shaded: 95% CI of the seed mean (t)"
+
+
+def band(ax, x, stats, col, color, label, style="-", where=None):
+    """The seed mean of `col` (analysis.seed_stats) as a line, with its 95% t interval shaded where a point has
+    several seeds (`where`: the points to draw, a boolean mask; the others are left out). The legend says once
+    what the shading is (see `legend`)."""
+    keep = np.ones(len(stats), bool) if where is None else np.asarray(where, bool)
+    x, stats = np.asarray(x)[keep], stats[keep]
     ax.plot(x, stats[f"{col}_mean"], style, color=color, label=label, marker="o", ms=3, lw=1.6)
     if (stats[f"{col}_count"] > 1).any():
-        ax.fill_between(x, stats[f"{col}_min"], stats[f"{col}_max"], color=color, alpha=0.18, lw=0)
+        ax.fill_between(x, stats[f"{col}_lo"], stats[f"{col}_hi"], color=color, alpha=0.18, lw=0, gid=BAND)
+
+
+def mean_usable(xs: pd.Series, expected: pd.DataFrame | None, x: str) -> np.ndarray:
+    """Where the seed mean summarises a curve: everywhere, except where the theory says the expected risk, or its
+    variance, is infinite (least squares at |p - n| <= 3: theory.linear.finite_variance)."""
+    if expected is None or "finite_variance" not in expected:
+        return np.ones(len(xs), bool)
+    finite = dict(zip(expected[x], expected["finite_variance"]))
+    return np.array([bool(finite.get(v, True)) for v in xs])
+
+
+def medians(ax, rows: pd.DataFrame, x: str, col: str, color, where) -> None:
+    """At the x values `where` (where the mean is not a meaningful summary: the expected risk, or its variance, is
+    infinite), the seed median as a hollow marker with its order-statistic interval (ddescent.stats.median_ci)."""
+    at = rows[rows[x].isin(list(where))]
+    if at.empty:
+        return
+    m = analysis.median_band(at, x, col)
+    label = "hollow: median [95% CI] where the mean risk is not finite or has no finite variance"
+    ax.errorbar(m[x], m["median"], yerr=[m["median"] - m["lo"], m["hi"] - m["median"]], fmt="o", mfc="white",
+                color=color, ms=5, lw=1, capsize=2, zorder=6,
+                label=label if label not in ax.get_legend_handles_labels()[1] else None)
+
+
+def verdict_title(head: str, lines: list[str], width: int = 95) -> str:
+    """A panel title: what the panel holds, then what each curve's seeds show (ddescent.analysis.verdict)."""
+    return "\n".join([head] + [textwrap.fill(line, width) for line in lines])
 
 
 def plain_log(axis) -> None:
@@ -43,13 +81,21 @@ def plain_log(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def legend(ax) -> None:
+def legend(ax, outside: bool = True) -> None:
     """Outside the plotting area, below it: it can cover neither data nor the threshold line. Long labels (a curve
-    named with what it shows) take a row each."""
+    named with what it shows) take a row each, wrapped. In a caller's own axes (`outside=False`:
+    ddescent.plot(..., ax=ax)) the legend stays inside them, where matplotlib finds room."""
     handles, labels = ax.get_legend_handles_labels()
+    if any(c.get_gid() == BAND for c in ax.collections):
+        handles.append(Patch(facecolor="0.5", alpha=0.3, lw=0))
+        labels.append(BAND)
     if handles:  # what a line style means ("dotted: ...") after the lines themselves
-        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith(("dotted:", "dashed:")))
-        handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+        order = sorted(range(len(labels)), key=lambda i: labels[i].startswith(("dotted:", "dashed:", "shaded:",
+                                                                              "hollow:")))
+        handles, labels = [handles[i] for i in order], [textwrap.fill(labels[i], 90) for i in order]
+        if not outside:
+            ax.legend(handles, labels, frameon=False, fontsize=7, loc="best")
+            return
         ncol = 1 if max(len(t) for t in labels) > 40 else min(3, len(handles))
         ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
                   ncol=ncol)
@@ -65,8 +111,8 @@ def room_for_legends(fig) -> plt.Figure:
     return fig
 
 
-def style_axes(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
-    """The axes every curve figure shares: log x, labels, y from 0, a light grid, the legend."""
+def style_axes(ax, xlabel: str, ylabel: str, width_axis: bool = True, outside: bool = True) -> None:
+    """The axes every curve figure shares: log x, labels, y from 0, a light grid, the legend (see `legend`)."""
     ax.set_xscale("log")
     if width_axis:
         plain_log(ax.xaxis)
@@ -75,7 +121,7 @@ def style_axes(ax, xlabel: str, ylabel: str, width_axis: bool = True) -> None:
     if ax.get_yscale() == "linear":
         ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, which="both", lw=0.5)
-    legend(ax)
+    legend(ax, outside)
 
 
 def params_axis(ax, stats):
@@ -138,25 +184,38 @@ def subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
 
 
 def seeds_note(part: pd.DataFrame, by: str) -> str:
-    """", N seeds": the most replicates (seed, data_seed) behind one point of one curve."""
+    """", N seeds": the most replicates (seed, data_seed) behind one point of one curve (", 1 seed" too: a figure
+    of one seed says so)."""
     curves = [curve for _, curve in analysis.variants(part, by)] if len(part) else []
     n = max((int(c.groupby(by)[list(analysis.REPLICATES)].apply(lambda g: len(g.drop_duplicates())).max())
              for c in curves), default=0)
-    return f", {n} seeds" if n > 1 else ""
+    return f", {n} seed{'s' if n != 1 else ''}"
 
 
-def theory_line(ax, curve: pd.DataFrame | None, x: str, label: str) -> None:
-    """A theory line over the measurements, dashed; where it diverges (the threshold) it is left out, and the
-    risk axis becomes logarithmic (the expected risk explodes there)."""
+def theory_line(ax, curve: pd.DataFrame | None, x: str, label: str, color=THEORY) -> None:
+    """A theory line over the measurements, dashed. Where it is infinite (the expected risk at the threshold) the
+    line is broken, never joined across the pole, and the pole is marked by a dotted vertical asymptote; the risk
+    axis then becomes logarithmic."""
     if curve is None:
         return
-    finite = curve[np.isfinite(curve["test_error"])]
-    ax.plot(finite[x], finite["test_error"], "--", color=THEORY, lw=1.3, label=label, zorder=5)
-    if not np.isfinite(curve["test_error"]).all():
+    y = curve["test_error"].to_numpy(float)
+    xs = curve[x].to_numpy(float)
+    finite = np.isfinite(y)
+    segment = np.cumsum(~finite)  # a new segment after every non-finite point
+    first = True
+    for k in np.unique(segment[finite]):
+        part = finite & (segment == k)
+        ax.plot(xs[part], y[part], "--", color=color, lw=1.3, label=label if first else None, zorder=5)
+        first = False
+    if not finite.all():
+        name = "p = n" if x == "width" else "n = p"
+        pole = f"dotted: {name}, where the expected risk is infinite"
+        ax.axvline(float(np.median(xs[~finite])), color=color, ls=":", lw=1.2,
+                   label=pole if pole not in ax.get_legend_handles_labels()[1] else None)
         ax.set_yscale("log")
         # from a decade below the expected risk: an interpolating student's train risk (0, or 1e-30 in floats)
         # would otherwise stretch the axis over thirty decades
-        ax.set_ylim(bottom=10 ** (np.floor(np.log10(finite["test_error"].min())) - 1))
+        ax.set_ylim(bottom=10 ** (np.floor(np.log10(y[finite].min())) - 1))
 
 
 def span(values) -> str:

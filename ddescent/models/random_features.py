@@ -1,12 +1,21 @@
-"""Random features (Belkin et al. 2019): a fixed random first layer of p = `width` features and a trained linear
-readout on one-hot targets. The clearest double descent there is: the test error peaks where p = n_train.
+"""Random features (Belkin et al. 2019; Mei & Montanari 2019): a fixed random first layer of p = `width` features and
+a trained linear readout, on one-hot targets (classification) or real-valued ones (regression). The clearest double
+descent there is: the test risk peaks where p = n_train.
 
-Features of an input x in R^d, with W ~ N(0, 1/d) of shape [d, p] drawn from the run's generator:
+Features of an input x in R^d, with W = Theta / sqrt(d), Theta ~ N(0, I) of shape [d, p] drawn from the run's
+generator, so that the j-th feature reads <theta_j, x> / sqrt(d) (Mei & Montanari draw theta_j on the sphere of
+radius sqrt(d); Gaussian theta_j have the same norm up to O(1/sqrt d) and the same limit: see
+ddescent.theory.random_features):
     relu:    phi(x) = max(0, x W)
+    tanh:    phi(x) = tanh(x W)
     fourier: phi(x) = sqrt(2) cos(x W + b), b ~ U[0, 2 pi)   (random Fourier features of a Gaussian kernel)
 W and b are buffers: they move with the model and are saved with it, but are not trained.
 
-The readout is Linear(p, classes) without bias, so n_params = p * classes, all of it trainable.
+The readout is Linear(p, outputs) without bias (outputs: the classes, or 1 for regression), so n_params =
+p * outputs, all of it trainable. Recorded: for regression, *_error is the mean squared error (test: the full risk,
+sigma^2 included, as for every family: ddescent.data.base.Data.test_noise); for classification the 0-1 error. *_loss
+is always half the mean squared error of the outputs against the targets (one-hot for classes): the data term that
+lstsq and ridge minimise.
 
 Solvers (`model.solver`): `lstsq` and `ridge` are closed forms computed by `fit` below; `gd` trains the readout,
 started at zero, through the ordinary training loop (from zero, gradient descent on squared loss tends to the
@@ -24,7 +33,7 @@ from torch import nn
 from ddescent.checks import POSITIVE_INT, ConfigError, one_of
 from ddescent.models.base import Family
 
-FEATURES = ("relu", "fourier")
+FEATURES = ("relu", "tanh", "fourier")
 SOLVERS = ("lstsq", "ridge", "gd")
 CLOSED_FORM = ("lstsq", "ridge")
 RULES = {"model.width": POSITIVE_INT, "model.features": one_of(*FEATURES), "model.solver": one_of(*SOLVERS)}
@@ -57,6 +66,8 @@ class RandomFeatures(nn.Module):
         z = x.flatten(1) @ self.weight
         if self.kind == "relu":
             return torch.relu(z)
+        if self.kind == "tanh":
+            return torch.tanh(z)
         return math.sqrt(2) * torch.cos(z + self.phase)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,7 +98,7 @@ def fit(model: RandomFeatures, data, solver: str, reg_strength: float) -> None:
     # float64 linear algebra where the device has it (MPS does not): the same solution on every machine.
     solve_on = device if device.type in ("cpu", "cuda") else torch.device("cpu")
     phi = model.features(data.x_train).to(solve_on, torch.float64)
-    targets = F.one_hot(data.y_train, data.n_classes).to(solve_on, torch.float64)
+    targets = _targets(data.y_train, data.n_classes).to(solve_on, torch.float64)
     if solver == "lstsq" and solve_on.type == "cpu":
         # LAPACK's gelsd: the same minimum-norm solution and default cut-off, ~1.5x faster than the SVD below
         # (it never forms the singular vectors). CUDA's lstsq has no minimum-norm driver.
@@ -117,23 +128,32 @@ def solve(model: RandomFeatures, data, cfg) -> list[dict]:
     if data.x_val is not None:
         splits.append(("val", data.x_val, data.y_val))
     for name, x, y in splits:
-        row[f"{name}_error"], row[f"{name}_loss"] = scores(model, x, y, data.n_classes)
+        error, loss = scores(model, x, y, data.n_classes)
+        noise = data.test_noise if name == "test" else 0.0  # the full risk for regression
+        row[f"{name}_error"], row[f"{name}_loss"] = error + noise, loss + noise / 2
     return [row]
+
+
+def _targets(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """What the readout fits: one-hot classes, or the real-valued targets as a column."""
+    return y.reshape(-1, 1) if y.is_floating_point() else F.one_hot(y, n_classes)
 
 
 @torch.no_grad()
 def scores(model: RandomFeatures, x: torch.Tensor, y: torch.Tensor, n_classes: int,
            chunk: int = 8192) -> tuple[float, float]:
-    """(error rate, squared error) on (x, y), computing the features once. The squared error is the mean over
-    samples of ||f(x) - onehot(y)||^2: the data term that lstsq and ridge minimise, and the loss that explodes
-    at p = n (cross-entropy of the same outputs does too, less legibly)."""
+    """(error, loss) on (x, y), computing the features once. loss is half the mean over samples of ||f(x) - t||^2
+    (t: the one-hot class or the real target): the data term lstsq and ridge minimise, and what explodes at p = n
+    (cross-entropy of the same outputs does too, less legibly). error: the 0-1 error for classes, the mean squared
+    error (twice the loss) for regression."""
     wrong, total = 0, 0.0
     for i in range(0, len(x), chunk):
         out, yb = model(x[i:i + chunk]), y[i:i + chunk]
-        wrong += int((out.argmax(1) != yb).sum())
-        total += ((out.double() - F.one_hot(yb, n_classes)) ** 2).sum().item()
+        if not yb.is_floating_point():
+            wrong += int((out.argmax(1) != yb).sum())
+        total += ((out.double() - _targets(yb, n_classes)) ** 2).sum().item()
     n = max(len(x), 1)
-    return wrong / n, total / n
+    return (total / n if y.is_floating_point() else wrong / n), total / (2 * n)
 
 
 FAMILY = Family("random_features", build=build, n_params=n_params, check=check, rules=RULES, solve=solve,

@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 from ddescent.data import load as load_data
 from ddescent.data import teacher_student
+from ddescent.data.cache import cached_arrays
 from ddescent.linalg import gd_path, risk
 from ddescent.models.linear import eval_steps, gd_kwargs
 
@@ -80,7 +81,8 @@ def _teachers(configs) -> list[tuple[dict, np.ndarray]]:
         if c["data"]["name"] != "teacher_student":
             raise ValueError(f"theory: data={c['data']['name']}: only the linear teacher-student has a theory here")
         d = c["data"]
-        key = (d["dim"], d["data_seed"] if d.get("teacher_seed") is None else ("t", d["teacher_seed"]))
+        key = (d["dim"], d["data_seed"] if d.get("teacher_seed") is None else ("t", d["teacher_seed"]),
+               d.get("teacher"), d.get("alpha"))
         seen.setdefault(key, (c, teacher_student.teacher(d)))
     return list(seen.values())
 
@@ -110,12 +112,14 @@ def modelwise(configs, widths=None) -> pd.DataFrame:
     """Model-wise theory line: expected risk of minimum-norm least squares (model.solver = lstsq) against the
     width p at the configs' n_train, averaged over the distinct teachers of `configs` (a run's config dict,
     or several: pass every run of the sweep to average over its data seeds). widths: default 1 .. d.
-    Columns: width, test_error (the risk, sigma^2 included; inf at |p - n| <= 1), test_loss (half of it)."""
+    Columns: width, test_error (the risk, sigma^2 included; inf at |p - n| <= 1), test_loss (half of it),
+    finite_variance (see `finite_variance`)."""
     pairs = _teachers(configs)
     n = _same(pairs, "n_train")
     widths = np.arange(1, len(pairs[0][1]) + 1) if widths is None else np.asarray(widths, dtype=int)
     curve = np.mean([_isotropic_min_norm(c, w, widths, n) for c, w in pairs], axis=0)
-    return pd.DataFrame({"width": widths, "test_error": curve, "test_loss": curve / 2})
+    return pd.DataFrame({"width": widths, "test_error": curve, "test_loss": curve / 2,
+                         "finite_variance": finite_variance(widths, n)})
 
 
 def samplewise(configs, n_train=None) -> pd.DataFrame:
@@ -125,7 +129,16 @@ def samplewise(configs, n_train=None) -> pd.DataFrame:
     p = _same(pairs, "width")
     ns = np.arange(1, int(pairs[0][0]["data"]["pool_size"]) + 1) if n_train is None else np.asarray(n_train, int)
     curve = np.mean([_isotropic_min_norm(c, w, np.full(len(ns), p), ns) for c, w in pairs], axis=0)
-    return pd.DataFrame({"n_train": ns, "test_error": curve, "test_loss": curve / 2})
+    return pd.DataFrame({"n_train": ns, "test_error": curve, "test_loss": curve / 2,
+                         "finite_variance": finite_variance(p, ns)})
+
+
+def finite_variance(p, n) -> np.ndarray:
+    """Where the risk of minimum-norm least squares has a finite variance over training sets: |p - n| >= 4 (its
+    second moment needs the inverse Wishart's, finite for n - p - 3 > 0 below the threshold and p - n - 3 > 0 above).
+    Only there does a seed mean estimate the expected risk with a standard error; at |p - n| <= 1 even the expected
+    risk is infinite."""
+    return np.abs(np.asarray(p) - np.asarray(n)) >= 4
 
 
 def gd_settings(config) -> dict:
@@ -147,7 +160,12 @@ def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame
     f, sigma, p = teacher_student.scales(config["data"]), float(config["data"]["noise"]), int(config["width"])
     gd = gd_settings(config)
     if draws:
-        mean, se = expected_gd_risk(w, f, sigma, int(config["n_train"]), p, steps, draws, seed, **gd)
+        key = {"what": "expected_gd_risk/1", "data": config["data"], "p": p, "n": int(config["n_train"]),
+               "steps": [int(t) for t in steps], "draws": int(draws), "seed": int(seed),
+               "gd": {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in gd.items()}}
+        arrays = cached_arrays("theory", key, None, lambda: dict(zip(("mean", "se"), expected_gd_risk(
+            w, f, sigma, int(config["n_train"]), p, steps, draws, seed, **gd))))
+        mean, se = arrays["mean"], arrays["se"]
         return pd.DataFrame({"step": steps, "test_error": mean, "test_loss": mean / 2, "test_error_se": se})
     data = load_data(OmegaConf.create(config["data"]))
     x = data.x_train.double().cpu().numpy()[:, :p]
