@@ -178,15 +178,6 @@ def early_stopped(df: pd.DataFrame, by: str = "val_loss") -> pd.DataFrame:
     return rows.loc[best.to_numpy()].reset_index(drop=True)
 
 
-def second_peak(final_rows: pd.DataFrame, threshold: float | None) -> pd.Series:
-    """The double-descent peak: the highest mean test error at or after the best model below the threshold
-    (small underfitting models, which err most of all, are the first descent, not the peak)."""
-    stats = seed_stats(final_rows, "width", ["test_error"])
-    below = stats[stats["width"] <= threshold] if threshold is not None else stats
-    start = (below if len(below) else stats).sort_values("test_error_mean").iloc[0]["width"]
-    return stats[stats["width"] >= start].sort_values("test_error_mean").iloc[-1]
-
-
 def identity_columns(df: pd.DataFrame) -> list[str]:
     """The columns of the table that hold a run's identity: the condition columns, data_seed, and the flat
     hyperparameter columns (see ddescent.spec.hyperparameters)."""
@@ -432,33 +423,69 @@ def _configs(rows: pd.DataFrame) -> list[dict]:
 
 
 def has_theory(rows: pd.DataFrame) -> bool:
-    """Runs of the linear family on the teacher-student: the ones theory.py can predict."""
-    return (not rows.empty and "config" in rows and set(rows["model"]) == {"linear"}
-            and set(rows["dataset"]) == {"teacher_student"})
+    """Runs on the teacher-student by a family with a theory here: linear, random features."""
+    return (not rows.empty and "config" in rows and rows["model"].nunique() == 1
+            and set(rows["model"]) <= {"linear", "random_features"} and set(rows["dataset"]) == {"teacher_student"})
+
+
+def _solvers(configs: list[dict]) -> set[str]:
+    """The runs' solvers, ridge at lambda = 0 counted as lstsq (the same fit)."""
+    return {"lstsq" if c["model"]["solver"] == "ridge" and not float(c["reg_strength"]) else c["model"]["solver"]
+            for c in configs}
 
 
 def theory_modelwise(rows: pd.DataFrame) -> pd.DataFrame | None:
-    """The expected risk of minimum-norm least squares (Belkin, Hsu & Xu 2019) at every width 1 .. d, for these
-    runs' n_train and teachers (None where the theory does not apply: not lstsq, or not isotropic features)."""
-    configs = _configs(rows)
-    if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"lstsq"}:
+    """The expected risk against the width at these runs' n_train and teachers, with `attrs["label"]` naming the
+    theory: minimum-norm least squares (Belkin, Hsu & Xu 2019, exact at finite n), ridge on isotropic features
+    (the Marchenko-Pastur limit), random features (Mei & Montanari 2019, asymptotic). None where no theory applies
+    (another solver, anisotropic features, Fourier features)."""
+    if not has_theory(rows):
         return None
+    configs = _configs(rows)
+    solvers = _solvers(configs)
     try:
-        return theory.modelwise(configs)
+        if set(rows["model"]) == {"random_features"}:
+            return theory.random_features.modelwise(configs)
+        if solvers == {"lstsq"}:
+            out = theory.modelwise(configs)
+            out.attrs["label"] = "the expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)"
+            return out
+        if len(solvers) == 1 and solvers <= {"ridge", "ridge_optimal"}:
+            return _ridge_line(configs, "width", np.arange(1, int(configs[0]["data"]["dim"]) + 1))
     except ValueError:  # e.g. anisotropic features beyond the threshold: no closed form here
         return None
+    return None
 
 
 def theory_samplewise(rows: pd.DataFrame) -> pd.DataFrame | None:
     """The same risk against n_train at these runs' width (peak at n = p)."""
-    configs = _configs(rows)
-    if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"lstsq"}:
+    if not has_theory(rows) or set(rows["model"]) != {"linear"}:
         return None
+    configs = _configs(rows)
+    grid = {int(n) for n in np.geomspace(1, max(c["data"]["pool_size"] for c in configs), 400)}
+    ns = sorted(grid | {int(n) for n in rows["n_train"]})
+    solvers = _solvers(configs)
     try:
-        grid = {int(n) for n in np.geomspace(1, max(c["data"]["pool_size"] for c in configs), 400)}
-        return theory.samplewise(configs, sorted(grid | {int(n) for n in rows["n_train"]}))
+        if solvers == {"lstsq"}:
+            out = theory.samplewise(configs, ns)
+            out.attrs["label"] = "the expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)"
+            return out
+        if len(solvers) == 1 and solvers <= {"ridge", "ridge_optimal"}:
+            return _ridge_line(configs, "n_train", np.asarray(ns))
     except ValueError:
         return None
+    return None
+
+
+def _ridge_line(configs: list[dict], x: str, values: np.ndarray) -> pd.DataFrame:
+    """The ridge theory along width (at the runs' n_train) or along n_train (at their width)."""
+    p = values if x == "width" else np.full(len(values), int(configs[0]["width"]), float)
+    n = values if x == "n_train" else np.full(len(values), int(configs[0]["n_train"]), float)
+    risk = theory.ridge.curve_for(configs, p, n)
+    out = pd.DataFrame({x: values, "test_error": risk, "test_loss": risk / 2,
+                        "finite_variance": np.ones(len(values), bool)})
+    out.attrs["label"] = theory.ridge.label(configs)
+    return out
 
 
 THEORY_DRAWS = 50  # training sets per teacher in the Monte Carlo of gradient descent's expected risk
@@ -525,6 +552,8 @@ def describe(cond: dict, rows: pd.DataFrame | None = None) -> str:
     parts.append(f"target noise σ={sigma:g}" if sigma is not None else f"noise {cond.get('label_noise', 0):.0%}")
     if cond.get("regularizer") not in (None, "none"):
         parts.append(f"{cond['regularizer']} λ={cond['reg_strength']:g}" if "reg_strength" in cond else cond["regularizer"])
+    elif rows is not None and _one(rows, "model.solver") == "ridge" and "reg_strength" in cond:
+        parts.append(f"ridge λ={cond['reg_strength']:g}")
     return ", ".join(parts)
 
 
@@ -539,3 +568,40 @@ def _one(rows: pd.DataFrame, column: str):
 def some_condition(df: pd.DataFrame, without: tuple[str, ...], test) -> bool:
     """Whether `test(rows)` holds for the rows of at least one condition (see `conditions`)."""
     return any(test(part) for _, part in conditions(df, without)) if not df.empty else False
+
+
+# ----------------------------------------------------------------------------- ridge and its optimal lambda
+
+
+def ridge_settings(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Runs of the linear family's ridge solvers by their lambda: ("λ=0 (min-norm)", ...), ("λ=10", ...), and
+    ("λ* (optimal)", the ridge_optimal runs), in that order."""
+    solver = rows["model.solver"] if "model.solver" in rows else pd.Series("", index=rows.index)
+    out = []
+    plain = rows[solver.isin(["ridge", "lstsq"])]
+    for lam, part in plain.groupby("reg_strength", sort=True):
+        out.append(("λ=0 (min-norm)" if lam == 0 else f"λ={lam:g}", part))
+    best = rows[solver == "ridge_optimal"]
+    if not best.empty:
+        out.append(("λ* (optimal)", best))
+    return out
+
+
+def monotone(rows: pd.DataFrame, x: str, y: str = "test_error") -> dict:
+    """Is the seed mean non-increasing along x within noise? Each step's rise in standard errors of the difference
+    of the two seed means (independent runs): {max_rise_se, at, rises} (rises: steps that rise by more than 2 SE)."""
+    stats = seed_stats(rows, x, [y])
+    mean, se = stats[f"{y}_mean"].to_numpy(float), stats[f"{y}_se"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (mean[1:] - mean[:-1]) / np.hypot(se[1:], se[:-1])
+    z = np.where(np.isfinite(z), z, np.where(mean[1:] > mean[:-1], np.inf, -np.inf))
+    worst = int(np.argmax(z)) if len(z) else 0
+    return {"max_rise_se": float(z[worst]) if len(z) else -math.inf,
+            "at": float(stats[x].iloc[worst + 1]) if len(z) else math.nan, "rises": int((z > 2).sum())}
+
+
+def describe_monotone(m: dict, x: str) -> str:
+    if m["rises"] == 0:
+        return (f"non-increasing within noise (largest rise {max(m['max_rise_se'], 0):.1f} standard errors, at "
+                f"{x} {m['at']:g})")
+    return f"rises by more than 2 standard errors at {m['rises']} step(s) (largest {m['max_rise_se']:.1f}, at {x} {m['at']:g})"

@@ -23,7 +23,8 @@ __all__ = ["ConfigError", "RunsFailed", "load", "plot", "run", "sweep"]
 
 
 def sweep(overrides: list[str] | None = None, results: str | Path = "results", *, force: bool = False,
-          memory_check: bool = True, progress: bool = False, config_dir: list[str | Path] = ()) -> pd.DataFrame:
+          memory_check: bool = True, progress: bool = False, config_dir: list[str | Path] = (),
+          one_run: bool = False) -> pd.DataFrame:
     """Run a sweep (the same overrides as `ddescent sweep`); returns the records of its runs, finished now or
     before. Figures are not drawn (see `plot`)."""
     from ddescent import hydra_cli, orchestrate
@@ -32,7 +33,7 @@ def sweep(overrides: list[str] | None = None, results: str | Path = "results", *
     if not orchestrate.is_local(overrides):
         raise ConfigError("hydra/launcher: from Python a sweep trains on this machine; use the command line "
                           "for cluster launchers")
-    plan = orchestrate.plan(overrides, results, memory_check=memory_check)
+    plan = orchestrate.plan(overrides, results, memory_check=memory_check, one_run=one_run)
     outcomes = orchestrate.execute(plan, overrides, force=force, bars=progress)
     bad = [o for o in outcomes if o.status in ("failed", "held")]
     if bad:
@@ -42,13 +43,8 @@ def sweep(overrides: list[str] | None = None, results: str | Path = "results", *
 
 
 def run(overrides: list[str] | None = None, results: str | Path = "results", **kwargs) -> pd.DataFrame:
-    """One run (single values only); returns its records."""
-    from ddescent import orchestrate
-
-    plan = orchestrate.plan(list(overrides or []), results, memory_check=kwargs.get("memory_check", True))
-    if len(plan) != 1:
-        raise ConfigError(f"these overrides make {len(plan)} runs; use ddescent.sweep for more than one")
-    return sweep(overrides, results, **kwargs)
+    """One run (single values only; as `ddescent run`, a preset's sweep axes do not apply); returns its records."""
+    return sweep(overrides, results, one_run=True, **kwargs)
 
 
 def load(path: str | Path) -> pd.DataFrame:

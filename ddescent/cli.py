@@ -78,15 +78,15 @@ def _logging(quiet: bool, verbose: bool) -> None:
     setup_logging(Q if quiet else V if verbose else NORMAL)
 
 
-def _overrides(overrides, config_dir, cfg, package, info) -> list[str] | None:
+def _overrides(overrides, config_dir, cfg, package, info, one_run=False) -> list[str] | None:
     """The overrides to run with (--config-dir and hydra.searchpath taken), or None when --cfg or --info printed
-    what was asked instead."""
+    what was asked instead (for `run`: of its one run)."""
     from ddescent import hydra_cli
 
     overrides = hydra_cli.overrides_with_search_path(overrides, config_dir)
     if cfg is None and info is None:
         return overrides
-    typer.echo(hydra_cli.show(overrides, cfg, package, info), nl=False)
+    typer.echo(hydra_cli.show(overrides, cfg, package, info, one_run), nl=False)
     return None
 
 
@@ -192,17 +192,16 @@ def run(
     package: Optional[str] = PACKAGE,
     info: Optional[str] = INFO,
 ):
-    """Train one run with the same overrides as `sweep` (single values only: width=8, not width=8,16)."""
+    """Train one run with the same overrides as `sweep` (single values only: width=8, not width=8,16). As in Hydra's
+    run mode, a preset's sweep axes do not apply: its own values do (width, seed, ...), then yours."""
     from ddescent import orchestrate, store
 
     _logging(quiet, verbose)
-    overrides = _overrides(overrides, config_dir, cfg, package, info)
+    overrides = _overrides(overrides, config_dir, cfg, package, info, one_run=True)
     if overrides is None:
         return
     os.environ["DDESCENT_COMMAND"] = " ".join(["ddescent", "run", *sys.argv[2:]])
-    plan = orchestrate.plan(overrides, results, memory_check=not no_memory_check)
-    if len(plan) != 1:
-        fail(f"these overrides make {len(plan)} runs; use `ddescent sweep` for more than one")
+    plan = orchestrate.plan(overrides, results, memory_check=not no_memory_check, one_run=True)
     job = plan[0]
     path = store.run_path(job.spec.folder, job.spec.run_id)
     if job.done and not force:

@@ -219,6 +219,20 @@ def expand(overrides: list[str]) -> list[list[str]]:
     return jobs
 
 
+def expand_one(overrides: list[str]) -> list[list[str]]:
+    """The one job of `ddescent run`: the command line's overrides, single values only. As in Hydra's RUN mode,
+    the preset's sweep axes (hydra.sweeper.params) do not apply: its config values do."""
+    job_overrides, _ = split_overrides(overrides)
+    try:
+        swept = [o for o in _parser().parse_overrides(job_overrides) if o.is_sweep_override()]
+    except Exception as exc:
+        raise ConfigError(hydra_message(exc)) from exc
+    if swept:
+        raise ConfigError(f"{swept[0].input_line}: `ddescent run` trains one run, with single values; use "
+                          "`ddescent sweep` for more than one")
+    return [job_overrides]
+
+
 def hydra_quote(text: str) -> str:
     """`text` as a quoted Hydra override value that reads back exactly, whatever it holds (commas, quotes, `${`,
     backslashes, non-ASCII): a path given on the command line is never split, interpolated or misparsed."""
@@ -305,6 +319,8 @@ def _check_device(name: str) -> None:
 def run_config(cfg: DictConfig) -> dict:
     """The resolved config of a run, without Hydra's own node."""
     try:
+        if "hydra" not in cfg:  # (composed without Hydra's node: no copy needed)
+            return OmegaConf.to_container(cfg, resolve=True)
         return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     except Exception as exc:  # an interpolation that does not resolve
         raise ConfigError(hydra_message(exc)) from exc

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf, open_dict
 
-from ddescent.config import (SEARCH_PATH, compose, expand, hydra_app, hydra_message, split_overrides,
+from ddescent.config import (SEARCH_PATH, compose, expand, expand_one, hydra_app, hydra_message, split_overrides,
                              take_search_path, use_config_dirs, validate)
 from ddescent.errors import ConfigError
 
@@ -23,11 +23,12 @@ def overrides_with_search_path(overrides: list[str] | None, config_dirs: list | 
     return take_search_path(list(overrides or []))
 
 
-def show(overrides: list[str], cfg: str | None, package: str | None, info: str | None) -> str:
-    """What `--cfg PART [-p KEY]` or `--info [WHAT]` prints for these overrides (the first job of a sweep)."""
+def show(overrides: list[str], cfg: str | None, package: str | None, info: str | None, one_run: bool = False) -> str:
+    """What `--cfg PART [-p KEY]` or `--info [WHAT]` prints for these overrides (the first job of a sweep; with
+    `one_run`, the one run of `ddescent run`, whose preset's sweep axes do not apply)."""
     if cfg is not None and cfg not in CFG_PARTS:
         raise ConfigError(f"--cfg {cfg}: choose one of: {', '.join(CFG_PARTS)}")
-    lines = expand(overrides)  # (a bad override fails here, in one line)
+    lines = (expand_one if one_run else expand)(overrides)  # (a bad override fails here, in one line)
     first = lines[0] + split_overrides(overrides)[1]
     note = f"# the config of job 1 of {len(lines)}; the sweep axes are under hydra.sweeper.params\n" \
         if len(lines) > 1 else ""

@@ -71,12 +71,13 @@ def curve_lines(done: pd.DataFrame, eps: float) -> list[str]:
             threshold = interpolation_threshold(curve, eps)
             _, _, rule = threshold_rule(curve, eps)
             where = f"{describe(cond, curve)}{f' ({label})' if label else ''}"
-            agreement = theory_agreement(curve, theory_modelwise(curve), "width") \
-                if theory_modelwise(curve) is not None else None
+            expected = theory_modelwise(curve)
+            agreement = theory_agreement(curve, expected, "width") if expected is not None else None
             lines.append(f"{where}: interpolation threshold width = "
                          f"{'none reached' if threshold is None else f'{threshold:g}'} ({rule}); "
                          f"{verdict(curve, 'width').text()}"
-                         + (f"; theory (Belkin, Hsu & Xu): {describe_agreement(agreement)}" if agreement else ""))
+                         + (f"; theory ({expected.attrs.get('label')}): {describe_agreement(agreement)}"
+                            if agreement else ""))
     for cond, part in conditions(done, without=("n_train",)):
         if part["n_train"].nunique() < 3 or part["n_train"].nunique() <= part["width"].nunique():
             continue
@@ -86,7 +87,8 @@ def curve_lines(done: pd.DataFrame, eps: float) -> list[str]:
                 agreement = theory_agreement(at, expected, "n_train") if expected is not None else None
                 lines.append(f"{describe(cond, at)}, width {width:g}{f' ({label})' if label else ''}, along n_train: "
                              f"{verdict(at, 'n_train', at='n').text()}"
-                             + (f"; theory: {describe_agreement(agreement, 'n')}" if agreement else ""))
+                             + (f"; theory ({expected.attrs.get('label')}): {describe_agreement(agreement, 'n')}"
+                                if agreement else ""))
     return lines
 
 

@@ -26,9 +26,12 @@ def is_local(overrides: list[str], jobs: int = 1) -> bool:
     return jobs == 1 and not any(o.startswith(("hydra/launcher=", "hydra.launcher.")) for o in overrides)
 
 
-def plan(overrides: list[str], results: str | Path | None = None, *, memory_check: bool = True) -> list[Job]:
-    """Every job of the sweep, validated (ConfigError on the first bad one); nothing is written."""
-    return planner.plan(overrides, str(results) if results is not None else None, memory_check=memory_check)
+def plan(overrides: list[str], results: str | Path | None = None, *, memory_check: bool = True,
+         one_run: bool = False) -> list[Job]:
+    """Every job of the sweep (or the one run, `one_run`), validated (ConfigError on the first bad one); nothing is
+    written."""
+    return planner.plan(overrides, str(results) if results is not None else None, memory_check=memory_check,
+                        one_run=one_run)
 
 
 def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, parallel: int = 1,

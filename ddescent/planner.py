@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from ddescent import checkpoint, data, models, packing, store
 from ddescent.errors import ConfigError
-from ddescent.config import (compose, compose_all, expand, hydra_quote, split_overrides, take_search_path,
+from ddescent.config import (compose, compose_all, expand, expand_one, hydra_quote, split_overrides, take_search_path,
                              validate)
 from ddescent.accel import resolve_device
 from ddescent.machine import available_memory_bytes
@@ -57,20 +57,21 @@ class Job:
         return resolve_device(self.spec.config["train"]["device"]).type != "cpu"
 
 
-def plan(overrides: list[str], results: str | None = None, *, memory_check: bool = True) -> list[Job]:
-    """Every job of the sweep, validated (ConfigError on the first bad one), with its run_id and status. Nothing
-    is written."""
+def plan(overrides: list[str], results: str | None = None, *, memory_check: bool = True,
+         one_run: bool = False) -> list[Job]:
+    """Every job of the sweep (with `one_run`: the one run the overrides name, as Hydra's RUN mode composes it),
+    validated (ConfigError on the first bad one), with its run_id and status. Nothing is written."""
     root = check_results(results) if results else None
     extra = [f"results={hydra_quote(str(root))}"] if root else []
     overrides = take_search_path(overrides)
-    lines = expand(overrides + extra)
+    lines = (expand_one if one_run else expand)(overrides + extra)
     named = any(o.split("=", 1)[0].lstrip("+~") == "name" for o in overrides)
     jobs: dict[str, Job] = {}
     fingerprints: dict[str, str | None] = {}
     for line, cfg in zip(lines, compose_all(lines)):
         if not named:
             _name_after_groups(cfg, overrides)
-        config = validate(cfg)
+        config = _neutral(validate(cfg))
         config["results"] = str(check_results(config["results"]))
         data_key = json.dumps(config["data"], sort_keys=True)
         if data_key not in fingerprints:
@@ -87,6 +88,18 @@ def plan(overrides: list[str], results: str | None = None, *, memory_check: bool
         check_memory(planned)
     _label(planned)
     return planned
+
+
+def _neutral(config: dict) -> dict:
+    """The family's settings its solver does not read, at their neutral value (Family.neutral)."""
+    family = models.family(config["model"]["name"])
+    for key, value in (family.neutral(config) if family.neutral is not None else {}).items():
+        node = config
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return config
 
 
 def check_results(path: str | Path) -> Path:

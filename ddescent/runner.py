@@ -244,8 +244,12 @@ def provenance() -> dict:
     several commands, a notebook or a test), and the git commit of the project when ddescent runs from a checkout
     (a `-dirty` suffix when it has uncommitted changes)."""
     return {"host": platform.node(), "python_version": platform.python_version(),
-            "command": os.environ.get("DDESCENT_COMMAND") or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "git_commit": _git_commit()}
+            "command": command(), "git_commit": _git_commit()}
+
+
+def command() -> str:
+    """The command line this process runs for (set by the CLI; workers are told it with each pack)."""
+    return os.environ.get("DDESCENT_COMMAND") or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 @lru_cache(maxsize=1)

@@ -126,7 +126,10 @@ def _serve(conn: Connection, lifeline: Connection, threads: int) -> None:
             return
         if message is None:
             return
-        number, specs, force = message
+        number, specs, force, command = message
+        # the command of the sweep that sent this pack: a worker outlives one command in a notebook or a test, and
+        # the fork server it came from kept the environment of the first
+        os.environ["DDESCENT_COMMAND"] = command
 
         def events(kind, payload, number=number):
             conn.send(("event", number, kind, payload))
@@ -178,7 +181,7 @@ class Pool:
     def run(self, tasks: list[Task], events: Callable[[str, dict], None], force: bool = False) -> list:
         """Train every task; returns the runner's Outcomes, with status "failed" for the runs of a task whose
         worker raised or died (the other tasks go on, on a new worker)."""
-        from ddescent.runner import Outcome
+        from ddescent.runner import Outcome, command
 
         queue = list(range(len(tasks)))
         outcomes: list = []
@@ -193,7 +196,7 @@ class Pool:
             for slot in self.slots:
                 if slot.task is None and queue:
                     slot.task = queue.pop(0)
-                    slot.conn.send((slot.task, tasks[slot.task].specs, force))
+                    slot.conn.send((slot.task, tasks[slot.task].specs, force, command()))
             ready = wait([slot.conn for slot in self.slots] + [slot.process.sentinel for slot in self.slots])
             for i, slot in enumerate(self.slots):
                 if slot.conn in ready:

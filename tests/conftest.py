@@ -5,7 +5,7 @@ import sys
 import pytest
 
 # Tiny, fast settings every CLI test shares: a small MNIST-1D (1000 samples: 250 train pool, 750 test).
-TINY = ["data.num_samples=1000", "n_train=200", "epochs=3", "train.eval_points=3", "progress=off"]
+TINY = ["data.num_samples=1000", "n_train=200", "epochs=3", "train.eval_points=3", "progress=off", "seed=0"]
 
 
 @pytest.fixture(scope="session")

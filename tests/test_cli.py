@@ -1,3 +1,4 @@
+import re
 import json
 
 import pytest
@@ -8,7 +9,7 @@ from ddescent import store
 
 def test_sweep_writes_schema_figure_and_resumes(tiny, tmp_path):
     res = tmp_path / "res"
-    r = cli("sweep", "width=4,8", "seed=0,1", *tiny, "--results", str(res))
+    r = cli("sweep", "width=4,8", *tiny, "seed=0,1", "--results", str(res))
     assert r.returncode == 0, r.stderr
     runs = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
     assert len(runs) == 4
@@ -23,15 +24,15 @@ def test_sweep_writes_schema_figure_and_resumes(tiny, tmp_path):
     assert (res / "fig9_9" / "_figures" / "fig9_9.png").stat().st_size > 10_000
     mtimes = {p: p.stat().st_mtime_ns for p in runs}
     # rerun: everything is done, nothing is rewritten
-    r = cli("sweep", "width=4,8", "seed=0,1", *tiny, "--results", str(res), "--no-plot")
+    r = cli("sweep", "width=4,8", *tiny, "seed=0,1", "--results", str(res), "--no-plot")
     assert r.returncode == 0 and "4 already done, 0 to run" in r.stderr
     assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
     # a wider sweep runs only the new jobs
-    r = cli("sweep", "width=4,8,16", "seed=0,1", *tiny, "--results", str(res), "--no-plot")
+    r = cli("sweep", "width=4,8,16", *tiny, "seed=0,1", "--results", str(res), "--no-plot")
     assert "4 already done, 2 to run" in r.stderr
     assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
     # --force reruns
-    r = cli("sweep", "width=4", "seed=0", *tiny, "--results", str(res), "--no-plot", "--force")
+    r = cli("sweep", "width=4", *tiny, "seed=0", "--results", str(res), "--no-plot", "--force")
     assert r.returncode == 0
     assert sum(p.stat().st_mtime_ns != mtimes[p] for p in runs) == 1
     # ls and plot from parquet alone
@@ -53,7 +54,9 @@ def test_dry_run_lists_jobs_and_writes_nothing(tiny, tmp_path):
 def test_default_sweep_is_the_fig9_9_recipe(data_cache, tmp_path):
     r = cli("sweep", "--dry-run", "--results", str(tmp_path))  # not ./results: a user's finished runs are skipped
     assert r.returncode == 0
-    assert "19 jobs" in r.stdout and "3.4" in r.stdout.splitlines()[-1]  # ~3.4 TFLOP, design §5
+    assert "57 jobs" in r.stdout  # 19 widths x seeds 0, 1, 2
+    tflop = float(re.search(r"about ([0-9.]+) TFLOP", r.stdout.splitlines()[-1]).group(1))
+    assert abs(tflop / 3 - 3.4) < 0.1  # ~3.4 TFLOP a seed, design §5
 
 
 @pytest.mark.parametrize("bad, key", [
@@ -84,7 +87,16 @@ def test_run_and_config_commands(tiny, tmp_path):
     r = cli("run", "width=5", *tiny, "--results", str(tmp_path))
     assert r.returncode == 0 and r.stdout.startswith("complete")
     r = cli("run", "width=5,6", *tiny, "--results", str(tmp_path))
-    assert r.returncode == 2
+    assert r.returncode == 2 and "`ddescent run` trains one run" in r.stderr
+
+
+def test_run_takes_a_presets_values_not_its_sweep_axes(data_cache):
+    """As Hydra's run mode: `ddescent run experiment=fig9_11` is the preset's own config (n_train 4000, seed 0), not
+    the first job of its sweep (n_train 1000); --cfg shows what would run."""
+    r = cli("run", "experiment=fig9_11", "width=47", "--cfg", "job")
+    assert r.returncode == 0, r.stderr
+    assert "n_train: 4000" in r.stdout and "width: 47" in r.stdout and "seed: 0" in r.stdout
+    assert "n_train: 1000" in cli("sweep", "experiment=fig9_11", "--cfg", "job").stdout
 
 
 def test_every_command_has_help():

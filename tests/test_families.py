@@ -79,8 +79,8 @@ def test_checks_refuse_fractional_widths_and_unknown_options():
     for name in SHAPES:
         with pytest.raises(ConfigError, match="model.width=2.5"):
             check(_cfg(name, 2.5))
-    with pytest.raises(ConfigError, match="model.features='tanh'"):
-        check(_cfg("random_features", 8, features="tanh"))
+    with pytest.raises(ConfigError, match="model.features='sigmoid'"):
+        check(_cfg("random_features", 8, features="sigmoid"))
     with pytest.raises(ConfigError, match="model.solver='adam'"):
         check(_cfg("random_features", 8, solver="adam"))
     with pytest.raises(ConfigError, match="needs images"):

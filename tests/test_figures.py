@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ddescent import analysis, figures, listing, store
+from ddescent import analysis, figures, store
 from ddescent.figures.fig9_11 import hurt_spans
 from ddescent.cli import app
 
@@ -117,7 +117,8 @@ def test_early_stopping_chooses_by_validation_never_by_test():
 # ---------------------------------------------------------------- which figures the axes allow
 
 def test_available_figures_follow_the_stored_axes():
-    assert list(figures.figures()) == ["9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws"]
+    assert list(figures.figures()) == ["9.9", "9.9-early", "9.10", "9.11", "lambda", "heatmap", "sws", "ridge-n",
+                                       "ridge-p", "ridge-heatmap"]
     widths = [run_rows(w) for w in (4, 8, 16)]
     assert figures.available(table(*widths)) == ["9.9", "9.10", "heatmap"]
     assert figures.available(table(run_rows(8))) == ["9.10"]
@@ -128,6 +129,8 @@ def test_available_figures_follow_the_stored_axes():
     assert "9.11" in figures.available(samples)
     assert "9.11" not in figures.available(table(run_rows(4), run_rows(4, n_train=400)))  # one width
     lam = table(run_rows(16), run_rows(16, reg_strength=0.1))
+    assert figures.available(lam) == ["9.10"]  # one lambda > 0 is a point, not a curve along 1/lambda
+    lam = table(run_rows(16), run_rows(16, reg_strength=0.1), run_rows(16, reg_strength=1.0))
     assert figures.available(lam) == ["9.10", "lambda"]
     val = table(*[run_rows(w, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8)])
     assert "9.9-early" in figures.available(val)
@@ -181,7 +184,10 @@ def test_fig9_11_lines_per_n_train_and_shading_where_more_data_hurts():
     covered = lambda w: any(lo < w < hi for lo, hi in spans)  # noqa: E731
     assert [covered(w) for w in (2, 4, 8, 16, 32)] == [False, True, True, False, True]
     assert spans[0] == pytest.approx((np.sqrt(8), np.sqrt(128)))
-    assert "+17%" in [t.get_text() for t in ax.get_legend().get_texts()][-1]  # worst ratio 1.4 / 1.2
+    assert any("+17%" in t.get_text() for t in ax.get_legend().get_texts())  # worst ratio 1.4 / 1.2
+    # one seed at n = 400: no interval for the difference, so the title claims nothing sure
+    assert "more data hurts on average at 3 of 5 widths; the 95% CI of the difference (Welch) excludes zero at 0" \
+        in " ".join(ax.get_title().split())
 
 
 def test_hurt_spans_merge_neighbours_and_reach_past_the_ends():
@@ -278,11 +284,12 @@ def test_lambda_figure_adds_quantized_error_and_compression_for_sws_runs():
     assert np.allclose(x, [0.1, 1, 10]) and np.allclose(y, [40, 20, 12]) and "compression" in right.get_ylabel()
 
 
-def test_second_peak_skips_the_first_descent():
+def test_the_peak_is_the_bump_after_the_first_descent_not_the_smallest_model():
     errors = {2: 0.7, 4: 0.5, 8: 0.45, 16: 0.55, 32: 0.5, 64: 0.4}
     final = table(*[run_rows(w, test_error=e, train_error=0.0 if w >= 16 else 0.3) for w, e in errors.items()])
-    peak = analysis.second_peak(final, analysis.interpolation_threshold(final, 0.01))
-    assert peak["width"] == 16 and peak["test_error_mean"] == pytest.approx(0.55)
+    v = analysis.verdict(analysis.final(final), "width")
+    assert (v.mean["first_min_step"], v.mean["peak_step"], v.mean["second_min_step"]) == (8, 16, 64)
+    assert v.seeds == 1 and v.text().startswith("1 seed (no confidence): min 0.45 at width 8, peak 0.55 at 16")
 
 
 def test_sws_figure_draws_the_recorded_histogram_and_means():
@@ -301,8 +308,10 @@ def test_sws_figure_draws_the_recorded_histogram_and_means():
 
 def test_every_figure_is_available_on_a_full_table_and_draw_saves_it(tmp_path):
     df = pd.concat([table(*[run_rows(w, n_train=n, val_loss=[2, 1, 0.5, 0.7, 0.9]) for w in (4, 8) for n in (100, 400)],
-                          run_rows(8, reg_strength=0.1)), sws_run()], ignore_index=True)
-    assert figures.available(df) == list(figures.figures())
+                          run_rows(8, reg_strength=0.1), run_rows(8, reg_strength=1.0)), sws_run()], ignore_index=True)
+    ridge = ["ridge-n", "ridge-p", "ridge-heatmap"]  # need linear ridge runs: tests/test_theory_presets.py
+    assert figures.available(df) == [f for f in figures.figures() if f not in ridge]
+    assert all("ridge runs" in figures.availability(df)[f] for f in ridge)
     # 9.9, 9.10, 9.11 and heatmap are saved by the `figures` command test below
     for figure in ("9.9-early", "lambda", "sws"):
         out = figures.draw(df, figure, tmp_path / figures.filename(figure), eps=0.01, dpi=40)
@@ -358,14 +367,16 @@ def test_a_hyperparameter_sweep_draws_a_curve_per_value_each_with_its_seed_band(
     from conftest import cli
 
     res = tmp_path / "r"
-    assert cli("sweep", "optim.lr=0.01,0.1", "seed=0,1", "width=4,8", *tiny, "epochs=2", "--results", str(res),
+    assert cli("sweep", "optim.lr=0.01,0.1", "width=4,8", *tiny, "seed=0,1", "epochs=2", "--results", str(res),
                "--no-plot").returncode == 0
     df = store.load(res / "fig9_9")
     assert set(df["optim.lr"]) == {0.01, 0.1}
     ax = figures.figure("9.9").draw(df).axes[0]
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert [lb.split(":")[0] for lb in labels] == ["train, lr=0.01", "test, lr=0.01", "train, lr=0.1", "test, lr=0.1"]
-    assert len(ax.collections) == 4 and ax.get_title().endswith("2 seeds")
+    assert len(ax.collections) == 4 and ax.get_title().splitlines()[0].endswith("2 seeds")
+    title = " ".join(ax.get_title().split())
+    assert "lr=0.01: double descent in 0 of 2 seeds" in title and "lr=0.1: double descent in 0 of 2 seeds" in title
     for ln, band in zip(ax.get_lines(), ax.collections):  # each band spans its own curve's seeds
         lo, hi = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
         assert lo <= ln.get_ydata().min() and ln.get_ydata().max() <= hi

@@ -102,7 +102,7 @@ def test_the_python_api_from_stdin_needs_no_main_guard(tmp_path, data_cache):
     """The README's example, fed to a fresh interpreter on stdin (as a notebook kernel runs code: no file, no
     __main__ guard), with enough widths for several packs and so for worker processes."""
     script = (f"import ddescent\n"
-              f"df = ddescent.sweep(['width=4,8,16,32,64,128','epochs=2','data.num_samples=1000','n_train=200'], "
+              f"df = ddescent.sweep(['width=4,8,16,32,64,128','epochs=2','data.num_samples=1000','n_train=200','seed=0'], "
               f"results={str(tmp_path / 'r')!r})\n"
               "print(len(df), df.run_id.nunique())\n"
               "fig = ddescent.plot(df, figure='9.9')\n"

@@ -19,7 +19,7 @@ from ddescent import store
 from fake_data import write_mnist, write_parallel_text
 
 MNIST = ["data=mnist", "model=mlp", "width=4", "epochs=1", "n_train=20", "train.eval_points=1", "progress=off",
-         "name=m", "train.batch_size=10"]
+         "name=m", "train.batch_size=10", "seed=0"]
 
 
 def _ids(*args, env=None):
@@ -147,7 +147,7 @@ def _process_helpers():
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_kill_minus_nine_of_a_sweep_leaves_no_worker_alive_within_10_s(jobs, tiny, tmp_path):
     descendants, alive = _process_helpers()
-    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64", "seed=0,1", *tiny, "epochs=100000",
+    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64", *tiny, "seed=0,1", "epochs=100000",
             "--jobs", jobs, "--results", str(tmp_path / "r"), "--no-plot"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, workers = time.time() + 90, set()
@@ -166,7 +166,7 @@ def test_kill_minus_nine_of_a_sweep_leaves_no_worker_alive_within_10_s(jobs, tin
 
 
 def test_a_killed_worker_costs_its_runs_only_and_is_reported_in_one_line(tiny, tmp_path):
-    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64,128", "seed=0,1", *tiny, "epochs=400",
+    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32,64,128", *tiny, "seed=0,1", "epochs=400",
             "--results", str(tmp_path / "r"), "--no-plot"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 90

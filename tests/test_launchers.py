@@ -12,12 +12,12 @@ def _check(res, n):
 
 def test_jobs_runs_through_the_joblib_launcher(tiny, tmp_path):
     res = tmp_path / "r"
-    r = cli("sweep", "width=4,8,300", "seed=0,1", *tiny, "--jobs", "2", "--results", str(res), "--no-plot",
+    r = cli("sweep", "width=4,8,300", *tiny, "seed=0,1", "--jobs", "2", "--results", str(res), "--no-plot",
             process=True)
     assert r.returncode == 0, r.stderr
     assert "Joblib" in r.stdout + r.stderr
     _check(res, 6)
-    r = cli("sweep", "width=4,8,300", "seed=0,1", *tiny, "--jobs", "2", "--results", str(res), "--no-plot",
+    r = cli("sweep", "width=4,8,300", *tiny, "seed=0,1", "--jobs", "2", "--results", str(res), "--no-plot",
             process=True)
     assert "6 already done, 0 to run" in r.stderr
 

@@ -331,6 +331,9 @@ def test_a_gd_run_records_the_exact_epoch_wise_curve(tmp_path):
     ("data.noise=-0.1", "data.noise"),
     ("data.blocks=[[70,0.5],[20,0.05]]", "data.blocks"),
     ("label_noise=0.1", "label_noise"),
+    ("data.teacher=zipf", "data.teacher"),
+    ("data.alpha=0", "data.alpha"),
+    ("data.teacher=powerlaw", "data.alpha"),
 ])
 def test_bad_input_fails_before_any_work(tmp_path, override, key):
     res = tmp_path / "r"

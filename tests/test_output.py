@@ -9,16 +9,16 @@ from ddescent.runner import Outcome
 
 
 def test_a_batch_job_log_has_a_line_per_run_with_its_width_error_and_progress(tiny, tmp_path):
-    r = cli("sweep", "width=4,8", *tiny, "--results", str(tmp_path / "r"), process=True)  # stderr is a pipe
+    r = cli("sweep", "width=4,8,16", *tiny, "--results", str(tmp_path / "r"), process=True)  # stderr is a pipe
     assert r.returncode == 0, r.stderr
     runs = [line for line in r.stderr.splitlines() if ": complete, train error" in line]
-    assert len(runs) == 2
-    for width, line in zip((4, 8), sorted(runs, key=lambda ln: int(re.search(r"width=(\d+)", ln).group(1)))):
-        assert re.search(rf"\[\d/2, .* elapsed, ETA .*\] mlp width={width} ", line) and "test error 0." in line
+    assert len(runs) == 3
+    for width, line in zip((4, 8, 16), sorted(runs, key=lambda ln: int(re.search(r"width=(\d+)", ln).group(1)))):
+        assert re.search(rf"\[\d/3, .* elapsed, ETA .*\] mlp width={width} ", line) and "test error 0." in line
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", line)  # time-stamped in a log file
     assert any(line.split()[-11:-10] == ["run_id"] or "run_id" in line and "test_err" in line
                for line in r.stderr.splitlines())  # the ls summary closes the sweep
-    assert "interpolation threshold" in r.stderr
+    assert "interpolation threshold" in r.stderr  # (a curve needs 3 widths; 2 make a pair)
 
 
 def test_verbose_adds_evaluation_points_and_quiet_prints_nothing_but_errors(tiny, tmp_path):

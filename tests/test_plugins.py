@@ -19,7 +19,7 @@ ENV = {"PYTHONPATH": str(DEMO)}
 def swept(tmp_path_factory, data_cache):
     results = tmp_path_factory.mktemp("plugins")
     r = cli("sweep", "model=deep_linear", "data=gaussian_blobs", "regularizer=l1", "logger=jsonl", "reg_strength=0.1",
-            "width=2,4", "epochs=3", "n_train=null", "label_noise=0", "name=demo", "progress=off", "figures=['9.9',train-strip]",
+            "width=2,4", "seed=0", "epochs=3", "n_train=null", "label_noise=0", "name=demo", "progress=off", "figures=['9.9',train-strip]",
             "--config-dir", str(DEMO / "ddescent_demo" / "conf"), "--results", str(results), process=True, env=ENV)
     return results / "demo", r
 

@@ -37,7 +37,8 @@ def test_fig9_11_two_training_set_sizes_over_a_width_sweep(data_cache, tmp_path)
     jobs, _ = dry_run("experiment=fig9_11", results=tmp_path / "r")
     assert {j["n_train"] for j in jobs} == {1000, 4000}
     widths = sorted({j["width"] for j in jobs})
-    assert len(jobs) == 2 * len(widths) and len(widths) >= 10
+    assert len(jobs) == 2 * 3 * len(widths) and len(widths) >= 10  # 2 sizes x seeds 0, 1, 2
+    assert {j["seed"] for j in jobs} == {0, 1, 2}
     # both interpolation thresholds (n=1000 near h=21, n=4000 near h=47) lie inside the grid
     assert widths[0] <= 8 and widths[-1] >= 100 and {21.0, 47.0, 52.0} <= set(widths)
     assert all(j["model"] == "mlp" and j["noise"] == 0.15 and j["epochs"] == 1000 and j["reg"] == 0 for j in jobs)
@@ -46,8 +47,9 @@ def test_fig9_11_two_training_set_sizes_over_a_width_sweep(data_cache, tmp_path)
 
 def test_lambda_sweeps_at_least_five_l2_strengths_at_one_width(data_cache, tmp_path):
     jobs, _ = dry_run("experiment=lambda", results=tmp_path / "r")
-    strengths = sorted(j["reg"] for j in jobs)
-    assert len(strengths) >= 5 and len(set(strengths)) == len(strengths) and strengths[0] > 0
+    assert sorted((j["reg"], j["seed"]) for j in jobs)[:3] == [(5.0, 0), (5.0, 1), (5.0, 2)]  # seeds 0, 1, 2
+    strengths = sorted({j["reg"] for j in jobs})
+    assert len(strengths) >= 5 and len(jobs) == 3 * len(strengths) and strengths[0] > 0
     assert strengths[-1] / strengths[0] >= 50  # a wide range of 1/lambda
     assert {j["width"] for j in jobs} == {80.0}  # past the n=4000 threshold (h ~ 47 ... 61)
     assert all(j["model"] == "mlp" and j["n_train"] == 4000 and j["noise"] == 0.15 for j in jobs)

@@ -97,7 +97,7 @@ def test_a_checkpoint_that_does_not_fit_is_set_aside_and_the_runs_start_over(tam
 
 def test_kill_minus_nine_then_rerun_leaves_every_run_once(tiny, tmp_path):
     res = tmp_path / "r"
-    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32", "seed=0,1", *tiny, "epochs=40",
+    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8,16,32", *tiny, "seed=0,1", "epochs=40",
             "train.checkpoint_every=1", "--results", str(res), "--no-plot"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = res / "fig9_9" / "runs"
@@ -150,7 +150,7 @@ def test_diverging_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path):
 
 def test_concurrent_sweeps_share_a_folder_without_doubling(tiny, tmp_path):
     res = tmp_path / "r"
-    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8", "seed=0,1,2", *tiny, "epochs=20",
+    args = [sys.executable, "-m", "ddescent", "sweep", "width=4,8", *tiny, "seed=0,1,2", "epochs=20",
             "--results", str(res), "--no-plot"]
     procs = [subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     codes = [p.wait() for p in procs]

@@ -19,7 +19,7 @@ def test_learning_lowers_train_loss(data_cache, tmp_path):
     from ddescent import store
 
     specs = plan(["data.num_samples=1000", "n_train=200", "epochs=30", "width=64", "optim=adam", "optim.lr=0.01",
-                  "label_noise=0"], tmp_path)
+                  "label_noise=0", "seed=0"], tmp_path)
     assert [o.status for o in execute(specs)] == ["complete"]
     df = store.load(tmp_path).sort_values("epoch")
     first, last = df.iloc[0], df.iloc[-1]
@@ -57,7 +57,7 @@ def test_label_smoothing_enters_the_objective_only(data_cache, tmp_path):
     logits, y = torch.tensor([[[10.0, 0.0, 0.0]]]), torch.tensor([[0]])
     assert per_model_loss(logits, y, 0.1) > per_model_loss(logits, y)  # smoothing penalises confidence
     specs = plan(["data.num_samples=1000", "n_train=200", "epochs=99", "train.steps=7", "train.label_smoothing=0.1",
-                  "optim.warmup_steps=3", "width=8"], tmp_path)
+                  "optim.warmup_steps=3", "width=8", "seed=0"], tmp_path)
     assert [o.status for o in execute(specs)] == ["complete"]
     df = store.load(tmp_path)
     assert df.epoch.max() == 4  # 7 steps of batch 100 on 200 samples: 4 whole epochs, not 99

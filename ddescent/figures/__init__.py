@@ -2,6 +2,8 @@
 in ddescent.figures.base), found by discovery (ddescent.component); what they share is ddescent.figures.style.
 A newcomer adds a figure as a module with `FIGURE = Figure(...)`."""
 
-from ddescent.figures.base import FORMATS, Figure, availability, available, choose, draw, figure, figures, filename
+from ddescent.figures.base import (FORMATS, Figure, availability, available, choose, code_hash, draw, figure,
+                                   figures, filename)
 
-__all__ = ["FORMATS", "Figure", "availability", "available", "choose", "draw", "figure", "figures", "filename"]
+__all__ = ["FORMATS", "Figure", "availability", "available", "choose", "code_hash", "draw", "figure", "figures",
+           "filename"]

@@ -85,9 +85,29 @@ def choose(df: pd.DataFrame, name: str = "auto") -> str:
     return name
 
 
-def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 130, **kwargs) -> Path:
+# What decides how a figure looks from its records: a change to any of these files changes the figures.
+FIGURE_CODE = ("figures", "analysis.py", "stats.py", "theory", "linalg.py")
+
+
+def code_hash() -> str:
+    """A hash of the figure code (FIGURE_CODE): the gallery's images carry it, and a test compares, so an image in
+    docs/ is never older than the code that would draw it."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(p for part in FIGURE_CODE for p in ([root / part] if part.endswith(".py")
+                                                        else (root / part).glob("*.py")))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 130, metadata: dict | None = None,
+         **kwargs) -> Path:
     """Draw one figure (or `auto`, see `choose`) from the records and save it to `out` (.png, .svg or .pdf; a
-    directory or None: named after the figure); ValueError when the records lack the axes."""
+    directory or None: named after the figure), with `metadata` (text keys) in the file; ValueError when the records
+    lack the axes."""
     import matplotlib.pyplot as plt
 
     name = choose(df, name)
@@ -99,7 +119,9 @@ def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 
     fig = figure(name).draw(df, **kwargs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=dpi)
+        # tight: a long tick label (10^6 on a log risk axis) must not push the axis label off the page
+        fig.savefig(out, dpi=dpi, metadata=metadata if out.suffix.lower() == ".png" else None, bbox_inches="tight",
+                    pad_inches=0.15)
     finally:
         plt.close(fig)
     return out

@@ -74,9 +74,10 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
                 band(ax_, stats[x], stats, metric, color, name, where=usable)
                 medians(ax_, curve, x, metric, color, stats[x][~usable])
                 agreement = analysis.theory_agreement(curve, expected, x) if expected is not None else None
-                theory_line(ax_, expected, x, f"theory, {name} (Belkin, Hsu & Xu 2019)"
-                            + (f": {analysis.describe_agreement(agreement, 'n' if along_n else x)}" if agreement
-                               else ""), color=color)
+                if expected is not None:
+                    theory_line(ax_, expected, x, f"theory, {name}: {expected.attrs.get('label', '')}"
+                                + (f"; {analysis.describe_agreement(agreement, 'n' if along_n else x)}"
+                                   if agreement else ""), color=color, within=stats[x])
                 if along_n:
                     findings.append(f"{name}: {analysis.verdict(curve, 'n_train', y=metric, at='n').text()}")
         if not along_n:
@@ -90,7 +91,7 @@ def fig9_11(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = No
             sure = cmp[cmp["sure"]]
             findings.append("more data never hurts on average here" if bad.empty else
                             f"more data hurts on average at {len(bad)} of {len(cmp)} widths; the 95% CI of the "
-                            f"difference (Welch) excludes none at {len(sure)} of them"
+                            f"difference (Welch) excludes zero at {len(sure)} of them"
                             + (f" ({', '.join(f'{w:g}' for w in sure['width'])})" if len(sure) else ""))
         ax_.set_xscale("log")
         plain_log(ax_.xaxis)

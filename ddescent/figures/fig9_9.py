@@ -50,8 +50,10 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
             medians(ax, curve, "width", "test_error", c_test, stats["width"][~usable])
             _thresholds(ax, curve, eps, suffix, c_test if label else "0.3")
             agreement = analysis.theory_agreement(curve, expected, "width") if expected is not None else None
-            theory_line(ax, expected, "width", f"theory{suffix}: expected risk of min-norm least squares "
-                        f"(Belkin, Hsu & Xu 2019){'; ' + analysis.describe_agreement(agreement) if agreement else ''}")
+            if expected is not None:
+                theory_line(ax, expected, "width", f"theory{suffix}: {expected.attrs.get('label', '')}"
+                            + (f"; {analysis.describe_agreement(agreement)}" if agreement else ""),
+                            within=stats["width"])
             verdicts.append((f"{label}: " if label else "") + analysis.verdict(curve, "width").text())
         if len(curves) == 1:
             params_axis(ax, analysis.seed_stats(part, "width", ["n_params"]))

@@ -81,8 +81,8 @@ def fig_lambda(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None =
 def needs(rows: pd.DataFrame) -> str | None:
     fin = analysis.final(rows)
     ok = analysis.some_condition(fin, ("reg_strength", "regularizer"), lambda p: any(
-        g["reg_strength"].nunique() >= 2 and (g["reg_strength"] > 0).any() for _, g in p.groupby("width")))
-    return None if ok else "needs at least 2 reg_strength values (one > 0) at one width"
+        g.loc[g["reg_strength"] > 0, "reg_strength"].nunique() >= 2 for _, g in p.groupby("width")))
+    return None if ok else "needs at least 2 reg_strength values > 0 at one width (a curve along 1/λ)"
 
 
 FIGURE = Figure("lambda", draw=fig_lambda, needs=needs, order=5, auto_rank=2,

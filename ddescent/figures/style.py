@@ -192,12 +192,14 @@ def seeds_note(part: pd.DataFrame, by: str) -> str:
     return f", {n} seed{'s' if n != 1 else ''}"
 
 
-def theory_line(ax, curve: pd.DataFrame | None, x: str, label: str, color=THEORY) -> None:
-    """A theory line over the measurements, dashed. Where it is infinite (the expected risk at the threshold) the
-    line is broken, never joined across the pole, and the pole is marked by a dotted vertical asymptote; the risk
-    axis then becomes logarithmic."""
+def theory_line(ax, curve: pd.DataFrame | None, x: str, label: str, color=THEORY, within=None) -> None:
+    """A theory line over the measurements, dashed (over the range of the values `within`, when given). Where it is
+    infinite (the expected risk at the threshold) the line is broken, never joined across the pole, and the pole is
+    marked by a dotted vertical asymptote; the risk axis then becomes logarithmic."""
     if curve is None:
         return
+    if within is not None and len(within):
+        curve = curve[(curve[x] >= float(np.min(within))) & (curve[x] <= float(np.max(within)))]
     y = curve["test_error"].to_numpy(float)
     xs = curve[x].to_numpy(float)
     finite = np.isfinite(y)

@@ -35,6 +35,10 @@ class Family(Component):
                                                                  *_loss); cfg is the run's whole config
     squared_loss                                                 True when the family is fitted by least squares
                                                                  (it interpolates where its train MSE reaches 0)
+    neutral(config) -> {key: value}                              optional: settings of the run's config (a dict)
+                                                                 its solver does not read, at their neutral value;
+                                                                 the planner sets them before the run id is taken,
+                                                                 so they neither split runs nor mislead the records
     """
 
     build: Callable
@@ -44,6 +48,7 @@ class Family(Component):
     solve: Callable | None = None
     closed_form: tuple[str, ...] = ()
     squared_loss: bool = False
+    neutral: Callable | None = None
 
 
 class Batched(nn.Module):

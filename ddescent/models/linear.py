@@ -7,6 +7,10 @@ Solvers (`model.solver`), all closed forms:
     ridge  the minimiser of (1/2)||X v - y||^2 + (lambda/2)||v||^2, v = (X^T X + lambda I)^-1 X^T y, with
            lambda = reg_strength in ddescent's convention (the book's sum_n E_n + lambda Omega, Omega = 1/2 v^T v,
            the same lambda as random_features' ridge and the l2 regularizer); lambda = 0 is lstsq. One row.
+    ridge_optimal  ridge at the optimal lambda* = p (sigma^2 + ||w_{>p}||^2) / ||w_{<=p}||^2 for isotropic features
+           (Dobriban & Wager 2018; Nakkiran, Venkat, Kakade & Ma 2020; ddescent.theory.ridge.optimal_lambda), from
+           the generator the dataset knows (an oracle: the noise and the teacher's norm, never the test set).
+           reg_strength is not read (set to 0 in the run's config); the lambda used is recorded as ridge_lambda.
     gd     full-batch gradient descent from v = 0 on (1/2n)||X v - y||^2, evaluated at log-spaced steps 0 .. T
            (T = train.steps, else epochs: a full batch makes an epoch one step; train.eval_points points, 0 and
            T always included), each in closed form (ddescent.linalg.gd_path, settings from gd_kwargs), so 10^5 steps cost milliseconds.
@@ -38,7 +42,7 @@ from ddescent.models.base import Family
 from ddescent.history import eval_epochs
 from ddescent.linalg import gd_path, min_norm, ridge, risk
 
-SOLVERS = ("gd", "lstsq", "ridge")
+SOLVERS = ("gd", "lstsq", "ridge", "ridge_optimal")
 CLOSED_FORM = SOLVERS  # every solver: the training loop is never used
 
 
@@ -134,6 +138,25 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
+def optimal_lambda(truth: dict | None, p: int) -> float:
+    """lambda* of ridge on the first p isotropic features: p (sigma^2 + ||w_{>p}||^2) / ||w_{<=p}||^2 (the part of
+    the teacher the student cannot see acts as noise)."""
+    if truth is None:
+        raise ConfigError("model.solver=ridge_optimal: the optimal lambda needs a dataset that knows its generator "
+                          "(data=teacher_student)")
+    w = np.asarray(truth["teacher"], float)
+    seen = float((w[:p] ** 2).sum())
+    return p * (float(truth["noise"]) ** 2 + float((w[p:] ** 2).sum())) / seen if seen > 0 else float("inf")
+
+
+def neutral(config: dict) -> dict:
+    """Settings a solver does not read, at their neutral value: lstsq and ridge_optimal do not read reg_strength, so
+    it neither splits their runs nor shows in their records (a sweep over lambda trains each of them once)."""
+    if config["model"].get("solver") in ("lstsq", "ridge_optimal"):
+        return {"reg_strength": 0.0, "regularizer.strength": 0.0}
+    return {}
+
+
 def solve(model: Linear, data, cfg) -> list[dict]:
     """The solver's evaluation rows (see the module docstring). cfg: the run's whole config."""
     p, solver = model.p, cfg.model.solver
@@ -145,7 +168,8 @@ def solve(model: Linear, data, cfg) -> list[dict]:
         vs, _ = gd_path(x, y, steps, **settings)
     else:
         steps = [1]
-        v = min_norm(x, y) if solver == "lstsq" else ridge(x, y, float(cfg.regularizer.strength))
+        lam = optimal_lambda(truth, p) if solver == "ridge_optimal" else float(cfg.regularizer.strength)
+        v = min_norm(x, y) if solver == "lstsq" else ridge(x, y, lam)
         vs = v[None]
     with np.errstate(over="ignore", invalid="ignore"):
         train_mse = ((x @ vs.T - y[:, None]) ** 2).mean(0)
@@ -162,6 +186,8 @@ def solve(model: Linear, data, cfg) -> list[dict]:
     for i, t in enumerate(steps):
         row = {"epoch": int(t), "step": int(t), "train_error": float(train_mse[i]), "train_loss": float(train_mse[i]) / 2,
                "test_error": float(test_mse[i]), "test_loss": float(test_mse[i]) / 2}
+        if solver == "ridge_optimal":
+            row["ridge_lambda"] = lam
         if val_mse is not None:
             row["val_error"], row["val_loss"] = float(val_mse[i]), float(val_mse[i]) / 2
         rows.append(row)
@@ -171,4 +197,4 @@ def solve(model: Linear, data, cfg) -> list[dict]:
 
 
 FAMILY = Family("linear", build=build, n_params=n_params, rules=RULES, solve=solve, closed_form=CLOSED_FORM,
-                squared_loss=True)
+                squared_loss=True, neutral=neutral)

@@ -8,7 +8,8 @@
 
 from ddescent.linalg import gd_path, risk
 from ddescent.models.linear import eval_steps, gd_kwargs
+from ddescent.theory import linear, random_features, ridge
 from ddescent.theory.linear import epochwise, expected_gd_risk, gd_settings, min_norm_risk, modelwise, samplewise
 
-__all__ = ["epochwise", "eval_steps", "expected_gd_risk", "gd_kwargs", "gd_path", "gd_settings", "min_norm_risk",
+__all__ = ["linear", "random_features", "ridge", "epochwise", "eval_steps", "expected_gd_risk", "gd_kwargs", "gd_path", "gd_settings", "min_norm_risk",
            "modelwise", "risk", "samplewise"]

@@ -22,8 +22,6 @@ The functions taking `config` read a run's resolved config as stored in the resu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
@@ -33,6 +31,7 @@ from ddescent.data import teacher_student
 from ddescent.data.cache import cached_arrays
 from ddescent.linalg import gd_path, risk
 from ddescent.models.linear import eval_steps, gd_kwargs
+from ddescent.theory.teachers import same, teachers
 
 # ----------------------------------------------------------------------------- closed forms
 
@@ -73,27 +72,6 @@ def expected_gd_risk(w, scales, sigma, n, p, steps, draws, seed=0, **gd):
 # ----------------------------------------------------------------------------- runs' configs
 
 
-def _teachers(configs) -> list[tuple[dict, np.ndarray]]:
-    """(config, teacher) for each distinct teacher among the configs (one per data seed or teacher seed)."""
-    configs = [configs] if isinstance(configs, Mapping) else list(configs)
-    seen = {}
-    for c in configs:
-        if c["data"]["name"] != "teacher_student":
-            raise ValueError(f"theory: data={c['data']['name']}: only the linear teacher-student has a theory here")
-        d = c["data"]
-        key = (d["dim"], d["data_seed"] if d.get("teacher_seed") is None else ("t", d["teacher_seed"]),
-               d.get("teacher"), d.get("alpha"))
-        seen.setdefault(key, (c, teacher_student.teacher(d)))
-    return list(seen.values())
-
-
-def _same(pairs, key: str) -> int:
-    values = {int(c[key]) for c, _ in pairs}
-    if len(values) != 1:
-        raise ValueError(f"theory: the configs differ in {key} ({sorted(values)}); pass one curve's runs")
-    return values.pop()
-
-
 def _isotropic_min_norm(config, w, p, n) -> np.ndarray:
     d = config["data"]
     f = teacher_student.scales(d)
@@ -114,8 +92,8 @@ def modelwise(configs, widths=None) -> pd.DataFrame:
     or several: pass every run of the sweep to average over its data seeds). widths: default 1 .. d.
     Columns: width, test_error (the risk, sigma^2 included; inf at |p - n| <= 1), test_loss (half of it),
     finite_variance (see `finite_variance`)."""
-    pairs = _teachers(configs)
-    n = _same(pairs, "n_train")
+    pairs = teachers(configs)
+    n = int(same(pairs, "n_train"))
     widths = np.arange(1, len(pairs[0][1]) + 1) if widths is None else np.asarray(widths, dtype=int)
     curve = np.mean([_isotropic_min_norm(c, w, widths, n) for c, w in pairs], axis=0)
     return pd.DataFrame({"width": widths, "test_error": curve, "test_loss": curve / 2,
@@ -125,8 +103,8 @@ def modelwise(configs, widths=None) -> pd.DataFrame:
 def samplewise(configs, n_train=None) -> pd.DataFrame:
     """Sample-wise theory line: the same expected risk against n_train at the configs' width p (peak at n = p),
     averaged over their distinct teachers. n_train: default 1 .. data.pool_size."""
-    pairs = _teachers(configs)
-    p = _same(pairs, "width")
+    pairs = teachers(configs)
+    p = int(same(pairs, "width"))
     ns = np.arange(1, int(pairs[0][0]["data"]["pool_size"]) + 1) if n_train is None else np.asarray(n_train, int)
     curve = np.mean([_isotropic_min_norm(c, w, np.full(len(ns), p), ns) for c, w in pairs], axis=0)
     return pd.DataFrame({"n_train": ns, "test_error": curve, "test_loss": curve / 2,
@@ -155,7 +133,7 @@ def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame
     recorded test_error, to rounding). draws > 0: a Monte Carlo estimate of the expectation over training sets
     of n_train samples for the run's teacher, with `test_error_se`, its standard error. Columns: step,
     test_error (sigma^2 included), test_loss (half)."""
-    (c, w), = _teachers(config)
+    (c, w), = teachers(config)
     steps = eval_steps(config) if steps is None else list(steps)
     f, sigma, p = teacher_student.scales(config["data"]), float(config["data"]["noise"]), int(config["width"])
     gd = gd_settings(config)

@@ -261,3 +261,38 @@ def rf_risk_for(d, N, n, lam_ddescent, activation="relu", F1=1.0, tau=0.0, Fstar
     d = np.asarray(d, dtype=float)
     return rf_risk(np.asarray(N, dtype=float) / d, np.asarray(n, dtype=float) / d, lam, mu0, mu1, mustar,
                    F1, tau, Fstar)
+
+
+# ----------------------------------------------------------------------------- over a sweep's runs
+
+RIDGELESS = ("lstsq",)
+
+
+def modelwise(configs, widths=None):
+    """Model-wise theory line of random-features runs (model=random_features, lstsq or ridge, relu or tanh features)
+    on the isotropic teacher-student (data.kappa = 1 or one block, every scale 1): the asymptotic full risk against
+    N at the runs' n_train, d and lambda, averaged over their distinct teachers (F1^2 = ||w||^2 of each, tau = the
+    target noise). widths: default 1 .. 5 max(n, N). Columns: width, test_error (inf at N = n when ridgeless),
+    test_loss, finite_variance (ridgeless: |N/n - 1| >= 0.1, near the pole a seed mean estimates the risk poorly;
+    ridge with lambda > 0: everywhere, the fit is bounded)."""
+    import pandas as pd
+
+    from ddescent.theory.teachers import isotropic, same, teachers
+
+    pairs = teachers(configs)
+    config = pairs[0][0]
+    if config["model"]["name"] != "random_features" or config["model"]["solver"] not in ("lstsq", "ridge"):
+        raise ValueError("theory: random-features theory covers model=random_features with solver lstsq or ridge")
+    if config["model"]["features"] not in ACTIVATIONS or not all(isotropic(c) for c, _ in pairs):
+        raise ValueError("theory: Mei & Montanari need features sigma(<theta, x>/sqrt d) on isotropic inputs")
+    n, d = int(same(pairs, "n_train")), int(config["data"]["dim"])
+    lam = 0.0 if config["model"]["solver"] in RIDGELESS else float(same(pairs, "reg_strength"))
+    widths = np.arange(1, 5 * max(n, *(int(c["width"]) for c, _ in pairs)) + 1) if widths is None \
+        else np.asarray(widths, int)
+    curve = np.mean([rf_risk_for(d, widths, n, lam, config["model"]["features"], F1=float(np.linalg.norm(w)),
+                                 tau=float(c["data"]["noise"])) for c, w in pairs], axis=0)
+    out = pd.DataFrame({"width": widths, "test_error": curve, "test_loss": curve / 2,
+                        "finite_variance": (np.abs(widths / n - 1) >= 0.1) | (lam > 0)})
+    out.attrs["label"] = (f"Mei & Montanari 2019, asymptotic (N, n, d proportional), d={d}, n={n}, "
+                          f"{config['model']['features']}, λ={lam:g}")
+    return out

@@ -124,9 +124,9 @@ def ridge_bias_variance(gamma, lam, r2, sigma, r2_out=0.0):
 def ridge_risk_asymptotic(gamma, lam, r2, sigma, r2_out=0.0):
     """Limiting FULL risk E (x^T v - y)^2 = sigma_eff^2 + bias + variance of ridge with the MEAN-convention lam
     (lam_mean = lam_sum / n; 0 = ridgeless) at gamma = p/n: Dobriban & Wager 2018 Thm 2.1 / Hastie et al. 2022
-    (isotropic case). Vectorised over gamma and lam."""
+    (isotropic case). Vectorised over gamma, lam, r2 and r2_out."""
     bias, var = ridge_bias_variance(gamma, lam, r2, sigma, r2_out)
-    return float(sigma) ** 2 + float(r2_out) + bias + var
+    return float(sigma) ** 2 + np.asarray(r2_out, dtype=float) + bias + var
 
 
 def ridgeless_risk_asymptotic(gamma, r2, sigma, r2_out=0.0):
@@ -215,3 +215,45 @@ def ridge_risk_mc(p, n, lam, r2, sigma, draws, seed, r2_out=0.0):
             s = np.concatenate([np.linalg.eigvalsh(x @ x.T), np.zeros(p - n)])
         out[k] = conditional_risk(np.clip(s, 0.0, None), p, lam, r2, sigma, r2_out)
     return out.mean(0), out.std(0, ddof=1) / np.sqrt(draws)
+
+
+# ----------------------------------------------------------------------------- over a sweep's runs
+
+
+def teacher_parts(w: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(||w_{<=p}||^2, ||w_{>p}||^2) for each p: the signal a student of the first p features can see, and the part
+    that acts as noise."""
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(w, float) ** 2)])
+    p = np.asarray(p, int)
+    return cum[p], cum[-1] - cum[p]
+
+
+def _lam(config, p, r2, r2_out):
+    """The lambda (sum convention) a linear run used: reg_strength for ridge, 0 for lstsq, lambda* for
+    ridge_optimal (models.linear.optimal_lambda, the same formula)."""
+    solver = config["model"]["solver"]
+    if solver == "ridge_optimal":
+        return optimal_lambda(p, 1, r2, float(config["data"]["noise"]), r2_out)
+    return float(config["reg_strength"]) if solver == "ridge" else 0.0
+
+
+def curve_for(configs, p, n):
+    """The asymptotic full risk (Dobriban & Wager / Hastie et al., the Marchenko-Pastur limit) of linear ridge
+    runs (lstsq, ridge, ridge_optimal) on the isotropic teacher-student at features p and samples n (arrays of one
+    shape; the part of the teacher beyond p counts as noise), averaged over the configs' distinct teachers."""
+    from ddescent.theory.teachers import isotropic, teachers
+
+    pairs = teachers(configs)
+    if not all(isotropic(c) for c, _ in pairs):
+        raise ValueError("theory: the ridge theory needs isotropic features (data.kappa = 1 or one block)")
+    p, n = np.asarray(p, float), np.asarray(n, float)
+    curves = []
+    for c, w in pairs:
+        r2, r2_out = teacher_parts(w, p)
+        curves.append(ridge_risk_for(p, n, _lam(c, p, r2, r2_out), r2, float(c["data"]["noise"]), r2_out))
+    return np.mean(curves, axis=0)
+
+
+def label(configs) -> str:
+    """What the line is, for a legend (the lambda is the line's own label)."""
+    return "the Marchenko-Pastur limit of ridge (Dobriban & Wager 2018; Hastie et al. 2019)"
