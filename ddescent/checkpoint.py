@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from ddescent import store
+from ddescent.files import NotRegular, open_regular
 
 log = logging.getLogger("ddescent")
 
@@ -29,12 +30,17 @@ def key(run_ids: list[str]) -> str:
     return hashlib.sha256(",".join(sorted(run_ids)).encode()).hexdigest()[:12]
 
 
+def _runs_of(meta: Path):
+    with open_regular(meta) as f:
+        return json.loads(f.read())["runs"]
+
+
 def pending_groups(folder: Path) -> list[list[str]]:
     """The runs of every checkpoint in an experiment folder (each list trains together on a rerun)."""
     out = []
     for meta in sorted(store.checkpoints_dir(folder).glob("*.json")):
         try:
-            runs = json.loads(meta.read_text())["runs"]
+            runs = _runs_of(meta)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if isinstance(runs, list) and all(isinstance(r, str) for r in runs) and key(runs) == meta.stem \
@@ -50,7 +56,7 @@ def remove_finished(folder: Path) -> int:
     for meta in store.checkpoints_dir(folder).glob("*.json"):
         pt = meta.with_suffix(".pt")
         try:
-            runs = json.loads(meta.read_text())["runs"]
+            runs = _runs_of(meta)
             done = all(store.is_done(folder, r) for r in runs)
         except (OSError, ValueError, KeyError, TypeError):
             runs, done = [], True
@@ -79,9 +85,11 @@ class Checkpoint:
         if not self.path.exists():
             return 0
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            with open_regular(self.path) as f:  # a FIFO there would block the read forever
+                state = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated, not a checkpoint, or carrying objects we refuse to unpickle
-            store.quarantine(self.path, f"unreadable checkpoint ({type(exc).__name__})")
+            why = "not a regular file" if isinstance(exc, NotRegular) else type(exc).__name__
+            store.quarantine(self.path, f"unreadable checkpoint ({why})")
             return 0
         backup = {name: copy.deepcopy(part.state_dict()) for name, part in parts.items()}
         try:
@@ -93,7 +101,7 @@ class Checkpoint:
                 part.load_state_dict(backup[name])
             store.quarantine(self.path, f"checkpoint does not fit these runs: {exc}")
             return 0
-        log.info("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), epoch, self.path.name)
+        log.debug("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), epoch, self.path.name)
         return epoch
 
     def _check(self, state, parts: dict) -> int:

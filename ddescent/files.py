@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, IO
@@ -16,6 +17,32 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def stamp(path) -> list[int]:
+    """What a file's content is known by without reading it: size, mtime, inode and ctime. An edit in place can
+    restore the first three (os.utime sets mtime back), not ctime, which every write and utime moves to now."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+class NotRegular(OSError):
+    """What `open_regular` raises for a FIFO, device, socket or folder."""
+
+
+def open_regular(path, mode: str = "rb"):
+    """open(path, mode) for reading, refusing what is not a regular file (NotRegular) without blocking on it: a
+    FIFO put where a file belongs would otherwise hang the reader until someone writes to it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # (opening a FIFO's read end never waits)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(f"{path}: not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def fsync_dir(folder: Path) -> None:

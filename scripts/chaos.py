@@ -2,7 +2,7 @@
 folder holds.
 
     python scripts/chaos.py                  # every scenario (a few minutes on two cores)
-    python scripts/chaos.py --only kills     # one of: kills, jobs, worker, damaged, locks, repack
+    python scripts/chaos.py --only kills     # one of: kills, jobs, worker, damaged, locks, repack, columns, fullfs
     python scripts/chaos.py --kills 30 --seed 1
 
 Scenarios:
@@ -14,6 +14,10 @@ Scenarios:
            and names the ones in a format it does not write (left for the user, as an older version may hold them)
   repack   kill while a pack has a checkpoint, rerun a wider sweep: the pack resumes together and its numbers
            equal those of an uninterrupted sweep
+  columns  drop test_error from one run file and double the rows of another: neither counts as done; the rerun
+           trains exactly those two and sets the files aside
+  fullfs   runs/ on a 64 KiB tmpfs (root only; skipped otherwise): the run files cannot be written, so the
+           checkpoints must survive; after space is freed the rerun resumes from them (the log says from which epoch)
 
 After each: every run present exactly once, readable, at the last epoch; no temporary files, locks or
 checkpoints left; each run trained the expected number of times. Exits non-zero if any scenario fails.
@@ -226,7 +230,55 @@ def repack(tmp: Path, rng: random.Random, args) -> list[str]:
     return problems
 
 
-SCENARIOS = {"kills": kills, "jobs": jobs, "worker": worker, "damaged": damaged, "locks": locks, "repack": repack}
+def columns(tmp: Path, rng: random.Random, args) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    res, problems = tmp / "columns", []
+    cmd = ["sweep", *SWEEP, "--results", str(res)]
+    run(cmd)
+    files = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
+    pq.write_table(pq.read_table(files[0]).drop(["test_error"]), files[0])
+    table = pq.read_table(files[1])
+    pq.write_table(pa.concat_tables([table, table]), files[1])
+    rerun(cmd, problems, expect="8 already done, 2 to run")
+    aside = sorted(p.name for p in (res / "fig9_9" / "_damaged").glob("*.damaged"))
+    if aside != sorted(f"{f.name}.damaged" for f in files[:2]):
+        problems.append(f"_damaged/ holds {aside}")
+    check(res, 10, 60, problems)
+    return problems
+
+
+def fullfs(tmp: Path, rng: random.Random, args) -> list[str]:
+    res, problems = tmp / "fullfs", []
+    runs = res / "fig9_9" / "runs"
+    runs.mkdir(parents=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(runs)],
+                                           capture_output=True).returncode != 0:
+        print("  skipped: mounting a tmpfs needs root")
+        return []
+    cmd = ["sweep", "width=4,8,16,32,64", "seed=0,1", "epochs=60", *TINY, "--results", str(res)]
+    try:
+        first = run(cmd)
+        if first.returncode == 0:
+            problems.append("the sweep claimed success on a full filesystem")
+        kept = list((res / "fig9_9" / "_checkpoints").glob("*.pt"))
+        written = len(list(runs.glob("*.parquet")))
+        if not kept:
+            problems.append("no checkpoint survived the failed writes")
+    finally:
+        subprocess.run(["umount", str(runs)], capture_output=True)
+    final = rerun(cmd, problems)
+    resumed = [line for line in final.stderr.splitlines() if "resum" in line.lower()]
+    print(f"  {written} run file(s) fitted; {len(kept)} checkpoint(s) kept; the rerun: {resumed[:1]}")
+    if not resumed:
+        problems.append("the rerun did not say it resumed from a checkpoint")
+    check(res, 10, 60, problems)
+    return problems
+
+
+SCENARIOS = {"kills": kills, "jobs": jobs, "worker": worker, "damaged": damaged, "locks": locks, "repack": repack,
+             "columns": columns, "fullfs": fullfs}
 
 
 def main() -> None:
@@ -237,7 +289,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    failed = 0
+    failed = ran = 0
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
         for name, scenario in SCENARIOS.items():
@@ -248,6 +300,8 @@ def main() -> None:
             problems = scenario(Path(tmp), rng, args)
             failed += bool(problems)
             print(f"  {'OK' if not problems else 'FAILED: ' + '; '.join(problems)} ({time.time() - start_time:.0f} s)")
+            ran += 1
+    print(f"{ran - failed} of {ran} scenarios held")
     sys.exit(1 if failed else 0)
 
 

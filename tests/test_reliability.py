@@ -192,7 +192,7 @@ def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_
     others = {p: p.stat().st_mtime_ns for p in (runs[0], runs[2])}
     r = cli(*args)
     assert r.returncode == 0, r.stderr
-    assert "resuming 3 run(s) from epoch 5" in r.stderr and "1 to run" in r.stderr
+    assert "and 2 more: resumed from its checkpoint at epoch 5 of 6" in r.stderr and "1 to run" in r.stderr
     after = store.load(runs[1])
     numbers = ["epoch", "train_error", "train_loss", "test_error", "test_loss"]
     assert after[numbers].equals(before[numbers])

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ddescent.errors import ConfigError
+from ddescent.files import stamp
 from ddescent.data import images
 from ddescent.data.base import Dataset, Pool
 
@@ -57,7 +58,8 @@ def check(cfg) -> None:
 
 def load(cfg):
     folder = _folder(cfg)
-    x, y, x_test, y_test = _read(str(folder), pool_size(cfg) // len(TRAIN))
+    x, y, x_test, y_test = _read(str(folder), pool_size(cfg) // len(TRAIN),
+                                 tuple(tuple(stamp(folder / name)) for name in (*TRAIN, TEST)))
     return Pool(images.to_float(x, cfg), y, images.to_float(x_test, cfg), y_test, n_classes=N_CLASSES)
 
 
@@ -73,8 +75,9 @@ def _folder(cfg) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _read(folder: str, per_batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train images, train labels, test images, test labels): uint8 [N, 3, 32, 32] and int64 [N]."""
+def _read(folder: str, per_batch: int, stamps: tuple = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train images, train labels, test images, test labels): uint8 [N, 3, 32, 32] and int64 [N]; `stamps`
+    (ddescent.files.stamp of each file) only keys the in-memory copy."""
     train = [_batch(Path(folder) / name, per_batch) for name in TRAIN]
     x_test, y_test = _batch(Path(folder) / TEST, None)
     return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_test, y_test)

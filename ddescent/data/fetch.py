@@ -7,8 +7,8 @@ the target folder, is verified, and only then renamed into place; the CIFAR-10 a
 temporary dot-folder, its members checked, and then renamed into place. Any failure removes the temporaries.
 
 Files already there are not fetched again. Verification results are remembered in `<root>/.ddescent-verified.json`
-by (size, mtime, inode), so a second call reads one small file and stats a few others; a file that changed is
-hashed again. Without a connection `fetch` fails with one line saying which files to copy where by hand.
+by (size, mtime, inode, ctime), so a second call reads one small file and stats a few others; a file that changed
+is hashed again. Without a connection `fetch` fails with one line saying which files to copy where by hand.
 
 Only the standard library is used (urllib, tarfile, hashlib), so fetching needs nothing beyond the install.
 """
@@ -22,6 +22,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,11 +30,12 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 from ddescent.errors import ConfigError
-from ddescent.files import umask, write_text_atomic
+from ddescent.files import stamp, umask, write_text_atomic
 from ddescent.version import __version__
 
 DEFAULT_ROOT = "datasets"  # as conf/data/{mnist,fashion_mnist,cifar10}.yaml: ${oc.env:DDESCENT_DATA,datasets}
-TIMEOUT = 30.0             # seconds, per connection attempt and per socket read
+TIMEOUT = 30.0             # seconds, per connection attempt and per socket read ($DDESCENT_FETCH_TIMEOUT)
+STALL_BYTES = 1024         # a download that brings fewer bytes than this in TIMEOUT seconds has stalled
 CHUNK = 1 << 20
 CACHE_NAME = ".ddescent-verified.json"
 
@@ -241,8 +243,7 @@ class _Verifier:
 
     @staticmethod
     def _stamp(path: Path) -> list[int]:
-        st = path.stat()
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
+        return stamp(path)
 
     def check(self, path: Path, digest: str) -> bool:
         algo, expected = digest.split(":", 1)
@@ -356,7 +357,7 @@ def _download(f: File, folder: Path, progress) -> tuple[Path, str]:
     algo, expected = f.digest.split(":", 1)
     if algo != "sha256":
         raise ValueError(f"{f.name}: downloads are checked by SHA-256, not {algo}")
-    reasons, offline = [], True
+    reasons, offline, wait = [], True, timeout()
     for url in f.urls:
         try:
             fd, name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=folder)
@@ -365,7 +366,7 @@ def _download(f: File, folder: Path, progress) -> tuple[Path, str]:
         tmp, keep = Path(name), False
         try:
             with os.fdopen(fd, "wb") as out:
-                got, n, promised = _stream(url, out, f, progress)
+                got, n, promised = _stream(url, out, f, progress, wait)
             if got == expected.lower():
                 keep = True
                 return tmp, got
@@ -379,6 +380,9 @@ def _download(f: File, folder: Path, progress) -> tuple[Path, str]:
                                f"(a damaged or truncated download, refused)")
         except _WriteError as exc:
             raise ConfigError(f"{f.name}: cannot write into {folder} ({_one_line(exc.__cause__)})") from None
+        except _Stalled as exc:  # it answered, then stopped: another mirror may do better
+            offline = False
+            reasons.append(_one_line(exc))
         except urllib.error.HTTPError as exc:
             offline = False
             reasons.append(f"{url}: HTTP {exc.code} {_one_line(exc.reason)}")
@@ -393,28 +397,62 @@ def _download(f: File, folder: Path, progress) -> tuple[Path, str]:
     raise _DownloadFailed(reasons, offline)
 
 
-def _stream(url: str, out, f: File, progress) -> tuple[str, int, Optional[int]]:
-    """Copy url to out in chunks: (hex SHA-256, bytes, Content-Length). Stops past the expected size (a wrong file)."""
+def timeout() -> float:
+    """Seconds to wait for a connection, for each read, and for STALL_BYTES of progress: $DDESCENT_FETCH_TIMEOUT
+    (a number > 0), else TIMEOUT."""
+    text = os.environ.get("DDESCENT_FETCH_TIMEOUT", "").strip()
+    try:
+        value = float(text) if text else TIMEOUT
+    except ValueError:
+        raise ConfigError(f"DDESCENT_FETCH_TIMEOUT={text}: expected a number of seconds > 0") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"DDESCENT_FETCH_TIMEOUT={text}: expected a number of seconds > 0")
+    return value
+
+
+class _Stalled(Exception):
+    pass
+
+
+def _stream(url: str, out, f: File, progress, wait: float) -> tuple[str, int, Optional[int]]:
+    """Copy url to out in chunks: (hex SHA-256, bytes, Content-Length). Stops past the expected size (a wrong file).
+    A server that sends nothing for `wait` seconds, or fewer than STALL_BYTES in that long (a trickle that no read
+    timeout catches), has stalled: _Stalled."""
     h = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": f"ddescent/{__version__}"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+    with urllib.request.urlopen(request, timeout=wait) as response:
         length = response.headers.get("Content-Length")
         promised = int(length) if length and length.isdigit() else None
         total = promised if promised is not None else f.size
         done = 0
         if progress:
             progress(f.name, 0, total)
-        while block := response.read(CHUNK):
+        since, gained = time.monotonic(), 0  # the progress window: its start, and bytes since then
+        while True:
+            try:
+                block = response.read1(CHUNK)  # what has arrived, without waiting for a whole chunk
+            except TimeoutError:
+                raise _Stalled(f"{url}: stalled, no data for {wait:g} s after {done} bytes "
+                               f"(DDESCENT_FETCH_TIMEOUT={wait:g} s)") from None
+            if not block:
+                break
             try:
                 out.write(block)
             except OSError as exc:  # disk full, quota: not the network's fault, no mirror will help
                 raise _WriteError() from exc
             h.update(block)
             done += len(block)
+            gained += len(block)
             if progress:
                 progress(f.name, done, total)
             if f.size is not None and done > f.size:
                 break
+            now = time.monotonic()
+            if gained >= STALL_BYTES:
+                since, gained = now, 0
+            elif now - since > wait:
+                raise _Stalled(f"{url}: stalled, {gained} bytes in {now - since:.1f} s, {done} in all "
+                               f"(DDESCENT_FETCH_TIMEOUT={wait:g} s)")
     if progress and total is None:  # the end, when no length was known
         progress(f.name, done, done)
     return h.hexdigest(), done, promised

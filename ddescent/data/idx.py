@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ddescent.errors import ConfigError
+from ddescent.files import stamp
 from ddescent.data import images
 from ddescent.data.base import Dataset, Pool
 
@@ -61,7 +62,8 @@ def check(cfg) -> None:
 
 
 def load(cfg):
-    arrays = _read(tuple(str(_find(cfg, FILES[key])) for key in FILES))
+    paths = [_find(cfg, FILES[key]) for key in FILES]
+    arrays = _read(tuple(map(str, paths)), tuple(tuple(stamp(p)) for p in paths))
     x, y, x_test, y_test = (arrays[key] for key in FILES)
     return Pool(images.to_float(x[:, None], cfg), y.astype(np.int64),
                 images.to_float(x_test[:, None], cfg), y_test.astype(np.int64), n_classes=N_CLASSES)
@@ -96,8 +98,9 @@ def _bytes(path: Path) -> bytes:
 
 
 @functools.lru_cache(maxsize=2)
-def _read(paths: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The four arrays as uint8, checked for consistency; kept in memory for the next run of a sweep."""
+def _read(paths: tuple[str, ...], stamps: tuple = ()) -> dict[str, np.ndarray]:
+    """The four arrays as uint8, checked for consistency; kept in memory for the next run of a sweep. `stamps`
+    (ddescent.files.stamp of each file) only keys that copy: a file edited in place is read again."""
     arrays = dict(zip(FILES, (read_idx(Path(p)) for p in paths)))
     for split in ("", "_test"):
         x, y = arrays["x" + split], arrays["y" + split]

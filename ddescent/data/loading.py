@@ -17,7 +17,7 @@ from ddescent.data.base import Data, Dataset
 from ddescent.data.cache import cache_dir
 from ddescent.data.noise import apply_label_noise
 from ddescent.errors import ConfigError
-from ddescent.files import write_text_atomic
+from ddescent.files import stamp as file_stamp, write_text_atomic
 
 
 def datasets() -> dict[str, Dataset]:
@@ -40,8 +40,12 @@ def check(cfg) -> None:
         ds.check(cfg)
     verify_content(cfg)
     pool = ds.pool_size(cfg)
-    n_val = int(round(cfg.get("val_fraction", 0.0) * pool))
+    fraction = cfg.get("val_fraction", 0.0)
+    n_val = int(round(fraction * pool))
     n_train = cfg.n_train if cfg.n_train is not None else pool - n_val
+    if n_train < 1 and n_val:  # n_train=null and a split that takes the whole pool: nothing to train on
+        raise ConfigError(f"val_fraction={fraction}: keeps {n_val} of the {pool} samples of the {cfg.name} training "
+                          f"pool for validation and none for training; choose val_fraction <= {(pool - 1) / pool:.4g}")
     if n_train + n_val > pool:
         raise ConfigError(f"n_train={n_train}: the {cfg.name} training pool has {pool} samples"
                           + (f" ({n_val} kept for validation)" if n_val else "") + f"; choose n_train <= {pool - n_val}"
@@ -70,9 +74,9 @@ def _write_hashes(table: dict) -> None:
 
 
 def _file_hash(path: Path, table: dict) -> str:
-    """SHA-256 of a file's bytes, cached by (size, mtime, inode): the second look costs a stat."""
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    """SHA-256 of a file's bytes, cached by (size, mtime, inode, ctime): the second look costs a stat. ctime is
+    there because an edit in place can restore size, inode and mtime (os.utime), but not ctime."""
+    stamp = file_stamp(path)
     key = str(path.resolve())
     if table.get(key, {}).get("stamp") == stamp:
         return table[key]["sha256"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from ddescent.checks import POSITIVE_INT, ConfigError, Rule
 from ddescent.data.base import Dataset, Pool
+from ddescent.files import stamp as file_stamp
 
 RULES = {
     "data.src": Rule(lambda v: isinstance(v, str) and v != "", "a file suffix such as de"),
@@ -81,8 +82,8 @@ def check(cfg) -> None:
 
 
 def _key(cfg) -> tuple:
-    """What the corpus depends on; file sizes and times make an edited file a new corpus."""
-    stamp = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths(cfg).values())
+    """What the corpus depends on; the files' stamps (ddescent.files.stamp) make an edited file a new corpus."""
+    stamp = tuple((str(p.resolve()), *file_stamp(p)) for p in paths(cfg).values())
     return stamp, int(cfg.vocab_size), int(cfg.max_len)
 
 
@@ -97,7 +98,7 @@ def _lines(path: str) -> list[list[str]]:
 
 @functools.lru_cache(maxsize=2)
 def _corpus(stamp: tuple, vocab_size: int, max_len: int) -> dict:
-    train_src, train_tgt, test_src, test_tgt = (_lines(p) for p, _, _ in stamp)
+    train_src, train_tgt, test_src, test_tgt = (_lines(p) for p, *_ in stamp)
     for a, b, split in ((train_src, train_tgt, "train"), (test_src, test_tgt, "test")):
         if len(a) != len(b):
             raise ConfigError(f"data.root: the {split} files are not aligned "

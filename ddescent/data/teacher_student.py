@@ -29,10 +29,11 @@ import functools
 import numpy as np
 
 from ddescent.errors import ConfigError
-from ddescent.checks import NONNEG, NONNEG_INT, POSITIVE, POSITIVE_INT, Rule
+from ddescent.checks import NONNEG_INT, POSITIVE, POSITIVE_INT, Rule, number
 from ddescent.data.base import Dataset, Pool
 
 N_CLASSES = 1  # regression: one real-valued output
+MAX_SCALE = 1e6  # of data.noise and data.scale (see RULES)
 TEACHER_STREAM, POOL_STREAM, TEST_STREAM = 10, 11, 12  # distinct from load's subsampling and noise streams
 
 
@@ -40,7 +41,8 @@ def _blocks_ok(v) -> bool:
     if v is None:
         return True
     try:
-        return len(v) > 0 and all(len(b) == 2 and POSITIVE_INT.check(b[0]) and POSITIVE.check(b[1]) for b in v)
+        return len(v) > 0 and all(len(b) == 2 and POSITIVE_INT.check(b[0]) and POSITIVE.check(b[1])
+                                  and b[1] <= MAX_SCALE for b in v)
     except TypeError:
         return False
 
@@ -48,10 +50,12 @@ def _blocks_ok(v) -> bool:
 RULES = {
     "data.dim": POSITIVE_INT,
     "data.kappa": POSITIVE,
-    "data.scale": POSITIVE,
+    "data.scale": Rule(number(lambda v: 0 < v <= MAX_SCALE), "a number in (0, 1e6]"),
     "data.slow": NONNEG_INT,
-    "data.noise": NONNEG,
-    "data.blocks": Rule(_blocks_ok, "null or a list of [size, scale] pairs (size a positive integer, scale > 0) "
+    # The signal's scale is 1 (||w|| ~ 1): noise or feature scales far beyond it only overflow the float32 pool and
+    # its squares (data.noise=1e300 made the exact risk's sigma^2 an OverflowError, data.scale=1e300 the SVD fail).
+    "data.noise": Rule(number(lambda v: 0 <= v <= MAX_SCALE), "a number in [0, 1e6]"),
+    "data.blocks": Rule(_blocks_ok, "null or a list of [size, scale] pairs (size a positive integer, 0 < scale <= 1e6) "
                                     "whose sizes add up to data.dim"),
     "data.pool_size": POSITIVE_INT,
     "data.test_size": POSITIVE_INT,

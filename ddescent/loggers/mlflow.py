@@ -1,7 +1,15 @@
-"""logger=mlflow: one MLflow run per ddescent run. Needs pip install "ddescent[mlflow]"."""
+"""logger=mlflow: one MLflow run per ddescent run. Needs pip install "ddescent[mlflow]".
+
+Deadline: a tracking server that accepts connections and never answers costs a process MLFLOW_TIMEOUT_S x
+(MLFLOW_RETRIES + 1) = 20 s, once (MLflow's own defaults, 120 s per request and 7 retries with back-off, would hold a
+sweep for many minutes); the user's MLFLOW_HTTP_REQUEST_TIMEOUT and MLFLOW_HTTP_REQUEST_MAX_RETRIES win where set.
+After such a failure the process does not ask that server again for SILENT_FOR_S: the runs go on, stored, without
+it (one warning, see ddescent.loggers.base).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +29,51 @@ MLFLOW_METRICS_BATCH = 1000  # metrics per log_batch call (the API's limit)
 # Metrics are sent at most this often (and at close): one call costs ~25 ms on a local SQLite store, more on a
 # server, and the log-spaced evaluation points come many at once early in training, for every run of a pack.
 MLFLOW_FLUSH_SECS = 5.0
+MLFLOW_TIMEOUT_S = 10  # per HTTP request (MLflow's MLFLOW_HTTP_REQUEST_TIMEOUT, default 120)
+MLFLOW_RETRIES = 1  # per request (MLFLOW_HTTP_REQUEST_MAX_RETRIES, default 7)
+SILENT_FOR_S = 600.0  # how long a server that did not answer is left alone
+_silent: dict[str, tuple[float, str]] = {}  # tracking URI -> (when it did not answer, why)
+
+
+def _deadlines() -> None:
+    """MLflow reads its HTTP settings from the environment at each request: set ours where the user has not."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(MLFLOW_TIMEOUT_S))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(MLFLOW_RETRIES))
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """Whether a failure (or what it wraps) is the network's: a timeout or a broken connection."""
+    import requests
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (requests.exceptions.RequestException, OSError)):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _answering(uri: str):
+    """Around calls to the store at `uri`: a server that once did not answer is not asked again by this process
+    (each run of a pack would otherwise wait out the deadline in turn)."""
+    if _is_silent(uri):
+        raise ConnectionError(_silent[uri][1])
+    try:
+        yield
+    except Exception as exc:
+        if urlparse(uri).scheme not in ("http", "https") or not _no_answer(exc):
+            raise
+        why = (f"tracking server {uri} did not answer within {os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT')} s and "
+               f"{os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES')} retries (MLFLOW_HTTP_REQUEST_TIMEOUT, "
+               "MLFLOW_HTTP_REQUEST_MAX_RETRIES)")
+        _silent[uri] = (time.monotonic(), why)
+        raise ConnectionError(why) from exc
+
+
+def _is_silent(uri: str) -> bool:
+    return uri in _silent and time.monotonic() - _silent[uri][0] < SILENT_FOR_S
 
 
 def mlflow_uri(settings: dict, run: dict) -> str:
@@ -75,11 +128,20 @@ class _MLflow:
     batches (see MLFLOW_FLUSH_SECS)."""
 
     def __init__(self, settings: dict, run: dict):
+        import mlflow  # noqa: F401  (not installed: ImportError, the policy's one line)
+
+        self.uri = uri = mlflow_uri(settings, run)
+        if urlparse(uri).scheme in ("http", "https"):
+            if not _is_silent(uri):
+                _reachable(uri)
+            _deadlines()
+        with _answering(uri):
+            self._open(settings, run, uri)
+
+    def _open(self, settings: dict, run: dict, uri: str) -> None:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
-        uri = mlflow_uri(settings, run)
-        _reachable(uri)
         local = uri.startswith("sqlite:///") and not settings.get("tracking_uri") \
             and not os.environ.get("MLFLOW_TRACKING_URI")
         store = (Path(run["results"]) / "_mlflow").resolve()
@@ -125,8 +187,9 @@ class _MLflow:
             self.flush()
 
     def flush(self) -> None:
-        for i in range(0, len(self.pending), MLFLOW_METRICS_BATCH):
-            self.client.log_batch(self.id, metrics=self.pending[i:i + MLFLOW_METRICS_BATCH])
+        with _answering(self.uri):
+            for i in range(0, len(self.pending), MLFLOW_METRICS_BATCH):
+                self.client.log_batch(self.id, metrics=self.pending[i:i + MLFLOW_METRICS_BATCH])
         self.pending, self.flushed = [], time.monotonic()
 
     def close(self, status: str, summary: dict) -> None:
@@ -135,9 +198,10 @@ class _MLflow:
         now = int(time.time() * 1000)
         self.pending += [Metric(k, float(v), now, self.last) for k, v in summary.items()]
         self.flush()
-        self.client.set_tag(self.id, "ddescent.status", status)
         mlflow_status = {"complete": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
-        self.client.set_terminated(self.id, mlflow_status)
+        with _answering(self.uri):
+            self.client.set_tag(self.id, "ddescent.status", status)
+            self.client.set_terminated(self.id, mlflow_status)
     # (No `abandon`: after a failure the store may not answer, and a remote one would retry for minutes. The run
     # stays RUNNING until the next attempt of the same ddescent run marks it KILLED.)
 
