@@ -1,14 +1,14 @@
 """ddescent: train families of models over sweeps and plot double descent (Bishop & Bishop §9.3.2).
 
-From Python: ddescent.sweep(...), ddescent.run(...), ddescent.load(path), ddescent.plot(df, figure)
-(see ddescent.api). Importing ddescent itself loads nothing heavy: the API is imported on
+From Python: ddescent.sweep(...), ddescent.run(...), ddescent.load(path), ddescent.plot(df, figure),
+ddescent.finals(df), ddescent.report(path, "report.html") (see ddescent.api). Importing ddescent itself loads nothing heavy: the API is imported on
 first use.
 """
 
 from ddescent.errors import ConfigError, RunsFailed
 from ddescent.version import __version__
 
-API = ("sweep", "run", "load", "plot")
+API = ("sweep", "run", "load", "plot", "finals", "report")
 __all__ = ["ConfigError", "RunsFailed", "__version__", *API]
 
 

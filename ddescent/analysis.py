@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ddescent import theory
-from ddescent.stats import Interval, mean_ci, median_ci
+from ddescent.stats import Interval, mean_ci, median_ci, welch
 
 # Runs that differ only in size and seed belong to one curve. These columns split the figures into panels; any
 # other hyperparameter that varies among the runs (see `variants`) gives a curve of its own within a panel.
@@ -140,29 +140,13 @@ def more_data_hurts(final_rows: pd.DataFrame, metric: str = "test_loss", x: str 
         b = rows[rows["n_train"] == large].groupby(x)[metric]
         for size in sorted(set(a.groups) & set(b.groups)):
             va, vb = a.get_group(size).to_numpy(float), b.get_group(size).to_numpy(float)
-            lo, hi = _welch(vb, va)
+            diff = welch(vb, va)
+            lo, hi = diff.lo, diff.hi
             ma, mb = float(va.mean()), float(vb.mean())
             out.append({x: float(size), "n_small": int(small), "n_large": int(large), "small": ma, "large": mb,
                         "ratio": mb / ma if ma else np.inf, "hurts": bool(mb > ma), "diff_lo": lo, "diff_hi": hi,
                         "sure": bool(lo > 0)})
     return pd.DataFrame(out, columns=cols)
-
-
-def _welch(b: np.ndarray, a: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The interval of mean(b) - mean(a) by Welch's t (NaN with fewer than 2 values on a side)."""
-    from scipy import stats as scipy_stats
-
-    if len(a) < 2 or len(b) < 2:
-        return math.nan, math.nan
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        d = float(b.mean() - a.mean())
-        return d, d
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, dof)) * se
-    d = float(b.mean() - a.mean())
-    return d - half, d + half
 
 
 def early_stopped(df: pd.DataFrame, by: str = "val_loss") -> pd.DataFrame:

@@ -32,8 +32,8 @@ CONFIG_DIR = typer.Option(None, "--config-dir", "-cd", "--config-path", "-cp",
 CFG = typer.Option(None, "--cfg", "-c", help="Print the composed config instead of running: job (the first job's), "
                    "hydra (with the sweep axes and the launcher) or all.")
 PACKAGE = typer.Option(None, "--package", "-p", help="With --cfg: print only this key (e.g. model, hydra.launcher).")
-INFO = typer.Option(None, "--info", help="Print Hydra's information instead of running: all, config, defaults, "
-                    "defaults-tree, plugins or searchpath.", show_default=False)
+INFO = typer.Option(None, "--info", help="Print Hydra's information instead of running: all (a bare --info), config, "
+                    "defaults, defaults-tree, plugins or searchpath.", show_default=False)
 RESULTS = typer.Option(None, "--results", help="Results root (default: ./results).")
 NO_MEMORY_CHECK = typer.Option(False, "--no-memory-check", help="Train even runs whose parameters alone would not fit the device's memory.")
 QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
@@ -73,7 +73,7 @@ def _os_message(exc: OSError) -> str:
 
 
 def _logging(quiet: bool, verbose: bool) -> None:
-    from ddescent.report import NORMAL, QUIET as Q, VERBOSE as V, setup_logging
+    from ddescent.progress import NORMAL, QUIET as Q, VERBOSE as V, setup_logging
 
     setup_logging(Q if quiet else V if verbose else NORMAL)
 
@@ -172,10 +172,34 @@ def _exit_for(outcomes) -> None:
              + (f" (and {len(held) - 1} more)" if len(held) > 1 else ""), EXIT_HELD)
 
 
-def _load(path: Path):
+def _load(path: Path, where: str | None = None):
+    """The records under `path` (unreadable files named on stderr), only the runs `where` selects."""
+    from ddescent import query
     from ddescent.orchestrate import load_quietly
 
-    return load_quietly(path, warn=lambda line: typer.echo(line, err=True))
+    df = load_quietly(path, warn=lambda line: typer.echo(line, err=True))
+    return query.where(df, where) if where and not df.empty else df
+
+
+WHERE = typer.Option(None, "--where", help="Only the runs whose final row satisfies this pandas query: "
+                     "'epochs==500 and seed<3'; a dotted name in backquotes: '`model.block_lr`==\"equalize\"'.")
+METRIC = typer.Option(None, "--metric", help="The metric on the error axis: test_error (default), test_loss, "
+                      "val_error, val_loss (the train curve follows: train_error or train_loss).")
+STYLE = typer.Option("paper", "--style", help="paper (matplotlib's sizes) or talk (large type and lines, for a "
+                     "projector).")
+DPI = typer.Option(130, "--dpi", min=20, max=1200, help="Resolution of PNG figures.")
+FORMAT = typer.Option("png", "--format", help="png, svg or pdf (for --out a folder or the default place).")
+
+
+def _format(fmt: str, style: str = "paper") -> str:
+    """The figure format, checked with the style: one line each when they are not known."""
+    from ddescent import figures
+
+    if style not in figures.STYLES:
+        fail(f"--style {style}: choose one of: {', '.join(figures.STYLES)}")
+    if f".{fmt.lower().lstrip('.')}" not in figures.FORMATS:
+        fail(f"--format {fmt}: choose one of: {', '.join(f.lstrip('.') for f in figures.FORMATS)}")
+    return fmt.lower().lstrip(".")
 
 
 @app.command()
@@ -222,12 +246,17 @@ def _figure_help() -> str:
 @app.command()
 @guarded
 def plot(
-    results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
+    results: Path = typer.Argument(Path("results"), help="An experiment folder (results/fig9_9) or a results root (default: ./results)."),
     figure: str = typer.Option("auto", "--figure", help="Which figure (see the list below)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Image file, .png, .svg or .pdf, or a folder (default: RESULTS/_figures/fig<figure>.png)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
     widths: Optional[str] = typer.Option(None, "--widths", help="Comma list of widths: the lines of 9.10 (default: small, "
                                          "intermediate, large), the panels of lambda, the widths shown by the others."),
+    where: Optional[str] = WHERE,
+    metric: Optional[str] = METRIC,
+    style: str = STYLE,
+    dpi: int = DPI,
+    fmt: str = FORMAT,
 ):
     """Draw a figure from saved results."""
     import matplotlib
@@ -237,17 +266,21 @@ def plot(
     matplotlib.use("Agg")
     if figure != "auto" and figure not in figures.figures():
         fail(f"--figure {figure}: choose one of: auto, {', '.join(figures.figures())}")
-    df = _load(results)
+    fmt = _format(fmt, style)
+    df = _load(results, where)
     if df.empty:
         fail(f"{results}: no runs found")
-    kwargs = {"eps": eps}
+    kwargs = {"eps": eps, "metric": metric, "style": style, "dpi": dpi}
     if widths:
         try:
             kwargs["widths"] = [float(w) for w in widths.split(",") if w.strip()]
         except ValueError:
             fail(f"--widths {widths}: expected a comma list of numbers such as 8,16,64")
+    target = out or store.figures_dir(results)
+    if target.suffix == "":  # a folder: the figure's own name, in the format asked for
+        target = target / Path(figures.filename(figures.choose(df, figure) if figure == "auto" else figure)).with_suffix(f".{fmt}")
     try:
-        path = figures.draw(df, figure, out or store.figures_dir(results), **kwargs)
+        path = figures.draw(df, figure, target, **kwargs)
     except ValueError as exc:
         fail(str(exc))
     typer.echo(str(path))
@@ -256,9 +289,14 @@ def plot(
 @app.command("figures")
 @guarded
 def figures_(
-    results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
+    results: Path = typer.Argument(Path("results"), help="An experiment folder (results/fig9_9) or a results root (default: ./results)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write the figures here (default: each experiment's _figures/)."),
+    where: Optional[str] = WHERE,
+    metric: Optional[str] = METRIC,
+    style: str = STYLE,
+    dpi: int = DPI,
+    fmt: str = FORMAT,
 ):
     """Redraw every figure the stored records allow for each experiment; say why the others are skipped."""
     import matplotlib
@@ -266,6 +304,7 @@ def figures_(
     from ddescent import figures, store
 
     matplotlib.use("Agg")
+    fmt = _format(fmt, style)
     if not results.exists():
         raise FileNotFoundError(f"{results}: no such results folder")
     if results.is_dir() and (results / "runs").is_dir():
@@ -278,11 +317,21 @@ def figures_(
         df = _load(folder)
         if df.empty:
             continue
+        if where:
+            from ddescent import query
+
+            try:
+                df = query.where(df, where)
+            except ConfigError as exc:
+                if "no run matches" in str(exc):
+                    continue  # (this experiment has none of the runs asked for)
+                raise
         target = (out_dir / folder.name if out_dir and len(folders) > 1 else out_dir) or store.figures_dir(folder)
         for name, reason in figures.availability(df).items():
             if reason is None:
                 try:
-                    typer.echo(str(figures.draw(df, name, target / figures.filename(name), eps=eps)))
+                    typer.echo(str(figures.draw(df, name, target / Path(figures.filename(name)).with_suffix(f".{fmt}"),
+                                                eps=eps, metric=metric, style=style, dpi=dpi)))
                     drawn += 1
                     continue
                 except ValueError as exc:
@@ -295,9 +344,14 @@ def figures_(
 @app.command("ls")
 @guarded
 def ls_(
-    results: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
+    results: Path = typer.Argument(Path("results"), help="An experiment folder (results/fig9_9) or a results root (default: ./results)."),
     eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
     fmt: str = typer.Option("table", "--format", help="table (for people), csv or json (one record per run)."),
+    where: Optional[str] = WHERE,
+    stale_: bool = typer.Option(False, "--stale", help="Only the runs the folder's preset would no longer plan "
+                                "(`ddescent gc RESULTS --stale` moves them to _stale/)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="With --stale: the preset to compare with "
+                                         "(default: the experiment the runs were stored under)."),
 ):
     """One line per run: status, size, n_train, λ, seed, final errors and any hyperparameter that varies; then
     each condition's interpolation threshold and test-error peak."""
@@ -305,8 +359,21 @@ def ls_(
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format {fmt}: choose one of: table, csv, json")
-    df = _load(results)
-    planned = launch.planned_runs(results)
+    if stale_:
+        from ddescent import stale
+
+        folders = stale.folders(results)
+        if not folders:
+            fail(f"{results}: no experiment folders here")
+        for folder in folders:
+            rows = stale.stale(folder, preset)
+            typer.echo(f"{folder}: {len(rows)} run(s) the preset would not plan")
+            for r in rows.to_dict("records"):
+                typer.echo(f"  {r['run_id']}  {r['model']} width={r['width']:g} n_train={r['n_train']} "
+                           f"λ={r['reg_strength']:g} seed={r['seed']} epochs={r['epoch']}")
+        return
+    df = _load(results, where)
+    planned = launch.planned_runs(results) if not where else {}
     if df.empty and not planned:
         typer.echo(f"{results}: no runs")
         return
@@ -317,6 +384,90 @@ def ls_(
         return
     rows = listing.run_table(df)
     typer.echo(rows.to_csv(index=False) if fmt == "csv" else rows.to_json(orient="records", indent=1), nl=fmt == "json")
+
+
+@app.command()
+@guarded
+def gc(
+    results: Path = typer.Argument(Path("results"), help="An experiment folder or a results root (default: ./results)."),
+    stale_: bool = typer.Option(False, "--stale", help="Move the runs the preset would no longer plan to _stale/."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="The preset to compare with (default: the "
+                                         "experiment the runs were stored under)."),
+):
+    """Tidy a results folder without deleting anything: `--stale` moves the runs its preset no longer asks for
+    (see `ddescent ls --stale`) to _stale/ beside runs/; moving them back restores them."""
+    from ddescent import stale
+
+    if not stale_:
+        fail("gc: say what to move: --stale (the runs the preset would no longer plan)")
+    folders = stale.folders(results)
+    if not folders:
+        fail(f"{results}: no experiment folders here")
+    for folder in folders:
+        moved = stale.set_aside(folder, stale.stale(folder, preset)["run_id"])
+        typer.echo(f"{folder}: moved {len(moved)} run(s) to {folder / '_stale'}")
+
+
+@app.command()
+@guarded
+def report(
+    results: Path = typer.Argument(Path("results"), help="A results root or an experiment folder (default: ./results)."),
+    out: Path = typer.Option(Path("report.html"), "-o", "--out", help="The HTML file to write."),
+    eps: float = typer.Option(0.01, "--eps", help="Train error at or below eps counts as interpolating."),
+    where: Optional[str] = WHERE,
+):
+    """One self-contained HTML file (figures inline, no network requests) with every experiment's figures,
+    verdicts, run table (sortable), what varies, each run's config and provenance: to send or to archive."""
+    import matplotlib
+
+    from ddescent import html_report
+
+    matplotlib.use("Agg")
+    df = _load(results, where)
+    if df.empty:
+        fail(f"{results}: no runs found")
+    typer.echo(str(html_report.write(df, out, eps=eps)))
+
+
+@app.command()
+@guarded
+def compare(
+    a: Path = typer.Argument(..., help="An experiment folder (results/fig9_9) or a results root."),
+    b: Path = typer.Argument(..., help="The other one (results/fig9_9_cnn1d)."),
+    on: str = typer.Option("width", "--on", help="The axis: width, n_train, reg_strength or epoch."),
+    out: Path = typer.Option(Path("compare.png"), "-o", "--out", help="The figure (.png, .svg or .pdf)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the comparison as a self-contained HTML file."),
+    where: Optional[str] = WHERE,
+):
+    """Two experiments on one figure along one axis, labelled by what differs between their configs; prints the
+    config diff and how each landmark of the curve moved (with 95% intervals over the seeds)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from ddescent import compare as comparing, html_report
+
+    matplotlib.use("Agg")
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        fail(f"-o {out}: write .png, .svg or .pdf")
+    frames = []
+    for path in (a, b):
+        df = _load(path, where)
+        if df.empty:
+            fail(f"{path}: no runs found")
+        frames.append(df)
+    c = comparing.compare(*frames, on=on, names=(a.name, b.name))
+    for line in c.lines():
+        typer.echo(line)
+    fig = comparing.draw(c)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=130, bbox_inches="tight", pad_inches=0.15)
+        if html is not None:
+            html_report.write_comparison(c, fig, html)
+            typer.echo(str(html))
+    finally:
+        plt.close(fig)
+    typer.echo(str(out))
 
 
 @app.command()
@@ -342,8 +493,9 @@ def presets(config_dir: Optional[List[Path]] = CONFIG_DIR):
         options = hydra_cli.group_options(group)
         if group == "experiment":
             typer.echo("presets (experiment=NAME):")
-            for name, text in options:  # the whole description, wrapped under its name
-                typer.echo(textwrap.fill(text, 118, initial_indent=f"  {name:28} ", subsequent_indent=" " * 31))
+            for name, text in options:  # the whole description, wrapped under its name (paths and names whole)
+                typer.echo(textwrap.fill(text, 118, initial_indent=f"  {name:28} ", subsequent_indent=" " * 31,
+                                         break_long_words=False, break_on_hyphens=False))
         else:
             typer.echo(f"{group}=: " + ", ".join(name for name, _ in options))
     typer.echo("figures (--figure NAME): " + ", ".join(figures.figures()))
@@ -373,7 +525,17 @@ app.add_typer(fetch_cli.app, name="data")
 
 
 def main() -> None:
-    app(prog_name="ddescent")
+    app(prog_name="ddescent", args=_bare_info(sys.argv[1:]))
+
+
+def _bare_info(args: list[str]) -> list[str]:
+    """Hydra's `--info` alone means `--info all`; a typer option cannot take an optional value, so say it here (an
+    override or an option after it is not its value)."""
+    args = list(args)
+    for i in reversed(range(len(args))):
+        if args[i] == "--info" and (i + 1 == len(args) or "=" in args[i + 1] or args[i + 1].startswith("-")):
+            args.insert(i + 1, "all")
+    return args
 
 
 if __name__ == "__main__":

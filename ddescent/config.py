@@ -7,6 +7,8 @@ regularizer and the optimizer declare `RULES`), so a bad sweep fails in one plac
 from __future__ import annotations
 
 import copy
+import difflib
+import logging
 import re
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from ddescent import accel, component, data, models, optim
 from ddescent.checks import (BOOL, NONNEG_INT, OPTIONAL_POSITIVE_INT, POSITIVE_INT, RATE, ConfigError, Rule,
                              number, one_of)
 from ddescent.spec import MIRRORS, lookup
+
+log = logging.getLogger("ddescent")
 
 CONFIG_MODULE = "ddescent.conf"
 GROUPS = ("experiment", "data", "model", "optim", "regularizer", "logger")
@@ -58,6 +62,18 @@ RULES: dict[str, Rule] = {
 # ----------------------------------------------------------------------------- composing
 
 
+def gpus_for(device: str) -> int:
+    """The GPUs a job asks its node for (conf/hydra/launcher/slurm.yaml): none for train.device=cpu, enough for
+    cuda:N, else one (auto trains on a GPU when the node has one)."""
+    device = str(device)
+    if device == "cpu":
+        return 0
+    return int(device.split(":", 1)[1]) + 1 if device.startswith("cuda:") else 1
+
+
+OmegaConf.register_new_resolver("ddescent.gpus", gpus_for, replace=True)
+
+
 def hydra_message(exc: BaseException) -> str:
     """Hydra's errors span several lines; keep what names the key and the allowed values."""
     text = str(exc).strip()
@@ -67,9 +83,15 @@ def hydra_message(exc: BaseException) -> str:
         options = re.findall(r"^\s+(\S+)$", text.split("Available options", 1)[-1], flags=re.M) if "Available options" in text else []
         allowed = ", ".join(options) if options else "see `ddescent presets`"
         return f"{group}={option}: no such {group}; choose one of: {allowed}"
+    # `override /model` in a file Hydra did not read as `# @package _global_`: a placement error, not a missing key
+    misplaced = re.search(r"In '([^']+)': Could not override '([^'@]+)@[^']*'", text)
+    if misplaced:
+        where, group = misplaced.groups()
+        return (f"{where}: its defaults list overrides /{group}, which only a `# @package _global_` file can do; "
+                "make `# @package _global_` the file's first line")
     not_struct = re.search(r"Key '([^']+)' is not in struct", text) or re.search(r"Could not override '([^']+)'", text)
     if not_struct:
-        return f"{not_struct.group(1)}: unknown key (prefix it with + to add a new key, or check the spelling)"
+        return f"{not_struct.group(1)}: unknown key (check the spelling; `ddescent config` shows the keys)"
     return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300] or type(exc).__name__
 
 
@@ -88,11 +110,38 @@ def use_config_dirs(paths: list[str]) -> None:
             folder = Path(path).expanduser().absolute()
             if not folder.is_dir():
                 raise ConfigError(f"--config-dir {path}: no such folder")
+            check_headers(folder, path)
             path = f"file://{folder}"
+        elif path.startswith("file://"):
+            check_headers(Path(path[len("file://"):]), path[len("file://"):])
         found.append(path)
     if found != SEARCH_PATH:
         SEARCH_PATH[:] = found
         GlobalHydra.instance().clear()
+
+
+def check_headers(folder: Path, given: str) -> None:
+    """Refuse a YAML file whose `# @package` line Hydra does not read: Hydra takes the header only from the leading
+    `# @` lines, so a comment above it leaves the file in its group's package (a preset's `override /model` then
+    fails, and its values land under `experiment.`)."""
+    from hydra.plugins.config_source import ConfigSource
+
+    # where Hydra looks: config.yaml, <group>/<option>.yaml, <group>/<subgroup>/<option>.yaml (not a whole tree)
+    found = [f for pattern in ("*.yaml", "*/*.yaml", "*/*/*.yaml") for f in folder.glob(pattern)]
+    for path in sorted(f for f in found if not any(part.startswith(".") for part in f.relative_to(folder).parts)):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue  # Hydra names an unreadable file itself, if it is used
+        header = next((ln.strip() for ln in text.splitlines() if re.match(r"\s*#\s*@package\b", ln)), None)
+        try:
+            unread = header is not None and ConfigSource._get_header_dict(text)["package"] is None
+        except ValueError:  # a malformed header: Hydra's own error says so when the file is used
+            continue
+        if unread:
+            shown = Path(given) / path.relative_to(folder)
+            raise ConfigError(f"{shown}: `{header}` must be the file's first line (Hydra reads it only above any "
+                              "other line, comments included)")
 
 
 def hydra_app():
@@ -207,9 +256,12 @@ def expand(overrides: list[str]) -> list[list[str]]:
         raise
     except Exception as exc:
         raise ConfigError(hydra_message(exc)) from exc
+    _refuse_deletions(parsed)
+    _launching(hydra_overrides)
+    structure = [o.input_line for o in parsed if _is_group(o) and not o.is_sweep_override()]
     jobs: list[list[str]] = []
     for choice in choices:
-        base = compose(single + choice + hydra_overrides, hydra=True)
+        base = _compose_checked(parsed, single + choice + hydra_overrides, structure + choice, hydra=True)
         params = OmegaConf.select(base, "hydra.sweeper.params") or {}
         lines = [f"{k}={v}" for k, v in params.items()] + fixed + choice  # later lines replace earlier keys
         try:
@@ -222,15 +274,114 @@ def expand(overrides: list[str]) -> list[list[str]]:
 def expand_one(overrides: list[str]) -> list[list[str]]:
     """The one job of `ddescent run`: the command line's overrides, single values only. As in Hydra's RUN mode,
     the preset's sweep axes (hydra.sweeper.params) do not apply: its config values do."""
-    job_overrides, _ = split_overrides(overrides)
+    job_overrides, hydra_overrides = split_overrides(overrides)
     try:
-        swept = [o for o in _parser().parse_overrides(job_overrides) if o.is_sweep_override()]
+        parsed = _parser().parse_overrides(job_overrides)
     except Exception as exc:
         raise ConfigError(hydra_message(exc)) from exc
+    swept = [o for o in parsed if o.is_sweep_override()]
     if swept:
         raise ConfigError(f"{swept[0].input_line}: `ddescent run` trains one run, with single values; use "
                           "`ddescent sweep` for more than one")
+    _refuse_deletions(parsed)
+    _launching(hydra_overrides)
+    if any(o.is_add() and not _is_group(o) for o in parsed):
+        _compose_checked(parsed, job_overrides, [o.input_line for o in parsed if _is_group(o)])
     return [job_overrides]
+
+
+# ----------------------------------------------------------------------------- checking the command line's keys
+
+
+def _is_group(override) -> bool:
+    """A config group choice (model=cnn1d, +extra=mine, hydra/launcher=slurm, model@pkg=...), not a key."""
+    key = override.key_or_group
+    return (override.package is not None or key in GROUPS or "/" in key
+            or hydra_app().config_loader().repository.group_exists(key))
+
+
+def _refuse_deletions(parsed) -> None:
+    """`~group` and `~key`: every group and key of a run's config is read, so removing one fails later, deep in
+    the training code. `~experiment` stays (no preset: config.yaml's values, with a name of one's own)."""
+    for o in parsed:
+        if not o.is_delete() or o.key_or_group == "experiment":
+            continue
+        key = o.key_or_group
+        if key in GROUPS:
+            options = hydra_app().config_loader().get_group_options(key)
+            instead = f"choose {key}=none instead" if "none" in options else f"choose {key}=OPTION instead"
+            raise ConfigError(f"{o.input_line}: every run needs a {key} config; {instead} "
+                              f"(options: {', '.join(options)})")
+        if not _is_group(o):
+            raise ConfigError(f"{o.input_line}: ddescent reads every key of its config, so none can be removed; "
+                              f"set {key}=... instead")
+
+
+def _compose_checked(parsed, line: list[str], structure: list[str], hydra: bool = False) -> DictConfig:
+    """compose(line), having refused first a `+key` that no component reads (a misspelt key added, the run
+    trained with a column nobody reads), and naming the closest keys when Hydra refuses a misspelt `key=`. The keys
+    are checked against the config of the group choices alone."""
+    additions = any(o.is_add() and not _is_group(o) for o in parsed)
+    error = None
+    if not additions:
+        try:
+            return compose(line, hydra=hydra)
+        except ConfigError as exc:  # perhaps a misspelt key: say which keys are close, if so
+            error = exc
+    check_keys([o for o in parsed if not _is_group(o) and not o.is_delete() and not o.is_force_add()],
+               compose(structure))
+    if error is not None:
+        raise error
+    return compose(line, hydra=hydra)
+
+
+def check_keys(overrides, cfg: DictConfig) -> None:
+    """ConfigError (one line: the key, what is close, the keys there are) for an override whose key is not in the
+    composed config `cfg`. A `+key` is accepted where a component's rules declare it (its YAML may leave it out);
+    `++key` (not checked) is how a user adds a key of their own."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+    try:
+        declared = set(rules_for(cfg))
+    except ConfigError:  # a group without a known component: validate says so
+        declared = set(RULES) | set(optim.RULES)
+    for o in overrides:
+        key = o.key_or_group
+        parts = key.split(".")
+        node, depth = tree, 0
+        while depth < len(parts) and isinstance(node, dict) and parts[depth] in node:
+            node, depth = node[parts[depth]], depth + 1
+        if depth == len(parts) or not isinstance(node, dict):
+            continue  # there already, or under a value (Hydra's message names it)
+        named = o.input_line.split("=", 1)[0]
+        if any(d == key or d.startswith(key + ".") for d in declared):
+            if o.is_add():
+                continue
+            raise ConfigError(f"{named}: its component reads {key}, which its config file leaves out; add it with "
+                              f"+{o.input_line}")
+        parent, missing = ".".join(parts[:depth]), parts[depth]
+        close = difflib.get_close_matches(missing, list(node), n=1)
+        hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
+        where = f"{parent} has no key {missing}" if parent else f"there is no top-level key {missing}"
+        mine = f"; if it is a key of your own, add it with ++{o.input_line.lstrip('+')}" if o.is_add() else ""
+        raise ConfigError(f"{named}: {where}{hint}; {'its' if parent else 'the'} keys: {', '.join(node)}{mine}")
+
+
+# Where the jobs of the sweep being expanded train. A launcher that sends them to other machines (SLURM) leaves
+# their device to be checked where they run (launch.hydra_task); expand() and expand_one() set it from the command
+# line, which is also what picks the launcher (orchestrate.is_local).
+LAUNCHER: dict = {"elsewhere": False, "warned": set()}
+LOCAL_LAUNCHERS = ("basic", "joblib", "submitit_local")
+
+
+def runs_elsewhere(hydra_overrides: list[str]) -> bool:
+    """Whether these hydra overrides choose a launcher that runs the jobs on other machines."""
+    chosen = [o.split("=", 1)[1] for o in hydra_overrides if o.startswith("hydra/launcher=")]
+    return bool(chosen) and chosen[-1] not in LOCAL_LAUNCHERS
+
+
+def _launching(hydra_overrides: list[str]) -> None:
+    LAUNCHER.update(elsewhere=runs_elsewhere(hydra_overrides), warned=set())
 
 
 def hydra_quote(text: str) -> str:
@@ -259,10 +410,11 @@ def rules_for(plain: DictConfig) -> dict[str, Rule]:
     return rules
 
 
-def validate(cfg: DictConfig, data_files: bool = True) -> dict:
+def validate(cfg: DictConfig, data_files: bool = True, device_here: bool | None = None) -> dict:
     """Raise ConfigError (one line: key, value, what is allowed) for the first invalid value; return the resolved
     config of the run (run_config). data_files=False leaves out what needs the dataset itself (its files, the pool
-    size, the shapes), for showing a config on a machine without the data."""
+    size, the shapes), for showing a config on a machine without the data. device_here=False leaves the device to
+    the machine that runs the job (None: as the launcher of the last expand() says)."""
     resolved = run_config(cfg)
     plain = OmegaConf.create(resolved)
     if plain.get("name") in (None, "???"):
@@ -288,7 +440,10 @@ def validate(cfg: DictConfig, data_files: bool = True) -> dict:
     if plain.train.patience and not plain.val_fraction:
         raise ConfigError(f"train.patience={plain.train.patience}: early stopping needs a validation split; "
                           "set val_fraction > 0 (e.g. val_fraction=0.1) or train.patience=0")
-    _check_device(plain.train.device)
+    if device_here if device_here is not None else not LAUNCHER["elsewhere"]:
+        check_device(plain.train.device)
+    else:
+        _warn_device(plain.train.device)
     accel.check(plain.train.precision, plain.train.compile, accel.resolve_device(plain.train.device),
                 schedule=plain.optim.get("schedule", "constant") != "constant" or bool(plain.optim.get("warmup_steps")),
                 penalty=plain.regularizer.name != "none" and bool(plain.regularizer.strength))
@@ -304,7 +459,16 @@ def validate(cfg: DictConfig, data_files: bool = True) -> dict:
     return resolved
 
 
-def _check_device(name: str) -> None:
+def _warn_device(name: str) -> None:
+    try:
+        check_device(name)
+    except ConfigError as exc:
+        if name not in LAUNCHER["warned"]:
+            LAUNCHER["warned"].add(name)
+            log.warning("%s; each job checks it on the node that runs it", str(exc).split(";", 1)[0])
+
+
+def check_device(name: str) -> None:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(f"train.device={name}: CUDA is not available here (torch {torch.__version__}); "

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from ddescent import checkpoint, packing, preemption, store
-from ddescent.config import hydra_app, hydra_quote
+from ddescent.config import check_device, hydra_app, hydra_quote
 from ddescent.planner import Job
-from ddescent.report import Reporter
+from ddescent.progress import Reporter
 from ddescent.runner import Outcome, execute
 from ddescent.spec import RunSpec
 from ddescent.machine import usable_cores
@@ -136,6 +136,8 @@ def hydra_task(cfg) -> list[dict]:
     preemption_state = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
     torch.set_num_threads(int(launch.get("threads") or usable_cores()))
     specs, labels = read_pack(launch.pack)
+    for device in sorted({s.config["train"]["device"] for s in specs}):
+        check_device(device)  # here, on the node that runs the job: the submitter may have none of it
     reporter = Reporter(dict(zip([s.run_id for s in specs], labels)))
     try:
         outcomes = execute(specs, reporter, bool(launch.get("force", False)))
@@ -173,7 +175,11 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
         launcher = "joblib"
         overrides += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
     local = launcher in (None, "basic", "joblib")
+    # the launcher's settings may read the device (slurm.yaml asks for no GPU when it is cpu)
+    devices = {j.spec.config["train"]["device"] for pack in pack_list for j in pack}
+    device = next((d for d in sorted(devices) if d != "cpu"), "cpu")
     overrides += [f"name={first.name}", f"results={hydra_quote(first.config['results'])}", "hydra.sweeper.params=null",
+                  f"train.device={device}",
                   "+launch.pack=" + ",".join(hydra_quote(str(p)) for p in paths), f"+launch.force={force}"]
     if local:  # on this machine: share its cores, and never outlive the sweep
         overrides += [f"+launch.threads={max(1, usable_cores() // max(n_jobs, 1))}",

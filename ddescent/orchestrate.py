@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ddescent import launch, listing, packing, planner, report, store
+from ddescent import launch, listing, packing, planner, progress, store
 from ddescent.config import split_overrides
 from ddescent.planner import Job
 from ddescent.runner import Outcome
@@ -47,9 +47,9 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
         return []
     local = is_local(list(overrides), parallel)
     pack_list = planner.packs(todo, parallel if parallel > 1 else None if local else 1, planned=jobs)
-    reporter = report.Reporter({j.spec.run_id: j.label for j in todo},
+    reporter = progress.Reporter({j.spec.run_id: j.label for j in todo},
                                {j.spec.run_id: packing.pack_time([j]) for j in todo},
-                               bars=report.bars_wanted(first.config.get("progress", "auto")) if bars is None else bars)
+                               bars=progress.bars_wanted(first.config.get("progress", "auto")) if bars is None else bars)
     try:
         if local:
             return launch.run_local(pack_list, reporter, force=force)

@@ -20,7 +20,7 @@ from ddescent.config import (compose, compose_all, expand, expand_one, hydra_quo
                              validate)
 from ddescent.accel import resolve_device
 from ddescent.machine import available_memory_bytes
-from ddescent.spec import RunSpec, hyperparameters
+from ddescent.spec import RECORDED_AXES, RunSpec, hyperparameters
 
 GROUP_CHOICES = ("data", "model", "optim", "regularizer")
 
@@ -142,18 +142,27 @@ def _name_after_groups(cfg, user: list[str]) -> None:
         cfg.name = "-".join([cfg.name, *changed])
 
 
+# The axes RunSpec.label shows; the other recorded axes (data_seed) join the hyperparameters that may vary.
+LABELLED_AXES = ("width", "n_train", "label_noise", "reg_strength", "seed", "epochs")
+
+
 def _label(jobs: list[Job]) -> None:
     """Each job's label: family, width, n_train, noise, λ, seed, epochs, and every other hyperparameter that
-    varies within the sweep."""
-    flat = [hyperparameters(j.spec.config) for j in jobs]
+    varies within the sweep (data_seed included), so that no two jobs read alike."""
+    flat = [{**hyperparameters(j.spec.config),
+             **{k: j.spec.config.get(k) for k in RECORDED_AXES if k not in LABELLED_AXES}} for j in jobs]
     keys = sorted({k for f in flat for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
     swapped = {k.split(".")[0] for k in varying if k.endswith(".name") and k.count(".") == 1}  # a group choice
     shown = [k for k in varying if k.split(".")[0] not in swapped or k.count(".") == 1 and k.endswith(".name")]
     for job, f in zip(jobs, flat):
         job.label = job.spec.label + "".join(
-            f" {k[:-len('.name')]}={f.get(k)}" if k.split(".")[0] in swapped else f" {k}={f.get(k)}"
+            f" {k[:-len('.name')]}={_text(f.get(k))}" if k.split(".")[0] in swapped else f" {k}={_text(f.get(k))}"
             for k in shown if k != "model.name")
+
+
+def _text(value) -> str:
+    return "null" if value is None else str(value)  # as an override would set it
 
 
 def check_memory(jobs: list[Job]) -> None:
@@ -177,8 +186,10 @@ def check_memory(jobs: list[Job]) -> None:
 
 
 def available_memory(device: torch.device) -> int | None:
+    """Free memory of the device the runs will use, where this host can tell: not of a GPU a submitting host
+    lacks (the job checks it on its node)."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        return torch.cuda.mem_get_info(device)[0] if torch.cuda.is_available() else None
     if device.type == "cpu":
         return available_memory_bytes()
     return None

@@ -3,6 +3,8 @@
 - the mean of n seeds with its 95% confidence interval from Student's t: mean ± t(0.975, n-1) s / sqrt(n), s the
   sample standard deviation (n - 1 in the denominator). It assumes the seeds' values are roughly normal around
   their mean; with 3 seeds t = 4.30, so only large, consistent effects exclude zero: that is the point.
+- the difference of two means (independent seeds: two experiments, two training-set sizes) with Welch's t
+  interval (unequal variances; Welch-Satterthwaite degrees of freedom).
 - the median with a distribution-free interval from order statistics: the k-th smallest and k-th largest values,
   k the largest index whose binomial(n, 1/2) coverage is still >= 95% (with fewer than 6 values no pair reaches
   95%: the interval is then the min and max, and its coverage, 1 - 2^(1-n), is reported). Used where the mean is
@@ -47,6 +49,22 @@ def mean_ci(values, level: float = LEVEL) -> Interval:
         return Interval(mean, math.nan, math.nan, n, level)
     half = float(_stats.t.ppf(0.5 + level / 2, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, level)
+
+
+def welch(b, a, level: float = LEVEL) -> Interval:
+    """mean(b) - mean(a) with its Welch t interval (NaN bounds with fewer than 2 finite values on a side)."""
+    a, b = (np.asarray(v, float) for v in (a, b))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    d = float(b.mean() - a.mean()) if len(a) and len(b) else math.nan
+    n = min(len(a), len(b))
+    if n < 2:
+        return Interval(d, math.nan, math.nan, n, level)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return Interval(d, d, d, n, level)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(_stats.t.ppf(0.5 + level / 2, dof)) * math.sqrt(va + vb)
+    return Interval(d, d - half, d + half, n, level)
 
 
 def standard_error(values) -> float:

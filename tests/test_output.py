@@ -4,7 +4,7 @@ nothing but errors with --quiet, the `ls` summary at the end; bars with live met
 import re
 
 from conftest import cli
-from ddescent.report import NORMAL, Reporter, setup_logging
+from ddescent.progress import NORMAL, Reporter, setup_logging
 from ddescent.runner import Outcome
 
 

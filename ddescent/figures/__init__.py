@@ -3,7 +3,8 @@ in ddescent.figures.base), found by discovery (ddescent.component); what they sh
 A newcomer adds a figure as a module with `FIGURE = Figure(...)`."""
 
 from ddescent.figures.base import (FORMATS, Figure, availability, available, choose, code_hash, draw, figure,
-                                   figures, filename)
+                                   figures, filename, render)
+from ddescent.figures.style import STYLES
 
-__all__ = ["FORMATS", "Figure", "availability", "available", "choose", "code_hash", "draw", "figure", "figures",
-           "filename"]
+__all__ = ["FORMATS", "STYLES", "Figure", "availability", "available", "choose", "code_hash", "draw", "figure",
+           "figures", "filename", "render"]

@@ -103,11 +103,44 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+def render(df: pd.DataFrame, name: str, *, metric: str | None = None, style: str = "paper", **kwargs):
+    """One figure (or `auto`, see `choose`) as a matplotlib Figure, in a style (STYLES: paper or talk), with
+    `metric` (query.METRICS) on its error axis; ValueError when the records lack the axes."""
+    import matplotlib.pyplot as plt
+
+    from ddescent import query
+    from ddescent.figures.style import STYLES
+
+    if style not in STYLES:
+        raise ValueError(f"--style {style}: choose one of: {', '.join(STYLES)}")
+    name = choose(df, name)
+    df = query.metric(df, metric)
+    # pyplot's backend loads before the style context opens: Jupyter's inline backend turns interactive mode on as it
+    # loads, and the context's exit would turn it off again (no figure inline after that, the user's own included)
+    plt._get_backend_mod()  # (private: the public calls that load it also draw or make a figure)
+    with plt.rc_context(STYLES[style]):
+        fig = figure(name).draw(df, **kwargs)
+    if style == "talk":  # what the figures set explicitly (line widths, title sizes) grows too
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                line.set_linewidth(line.get_linewidth() * 1.8)
+                line.set_markersize(line.get_markersize() * 1.5)
+            ax.title.set_fontsize(ax.title.get_fontsize() * 1.4)
+        if fig._suptitle is not None:
+            fig._suptitle.set_fontsize(fig._suptitle.get_fontsize() * 1.4)
+    if metric and metric != "test_error":  # the curves are the metric's: say so where they are read
+        kind = metric.split("_", 1)[1]
+        for ax in fig.axes:
+            label = ax.get_ylabel()
+            if "error" in label or "risk" in label:
+                ax.set_ylabel(f"{kind} ({metric.replace('_', ' ')}; train {kind} for train)")
+    return fig
+
+
 def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 130, metadata: dict | None = None,
          **kwargs) -> Path:
-    """Draw one figure (or `auto`, see `choose`) from the records and save it to `out` (.png, .svg or .pdf; a
-    directory or None: named after the figure), with `metadata` (text keys) in the file; ValueError when the records
-    lack the axes."""
+    """Draw one figure (`render`'s arguments: auto, metric, style) from the records and save it to `out` (.png, .svg
+    or .pdf; a directory or None: named after the figure), with `metadata` (text keys) in the file."""
     import matplotlib.pyplot as plt
 
     name = choose(df, name)
@@ -116,7 +149,7 @@ def draw(df: pd.DataFrame, name: str, out: str | Path | None = None, dpi: int = 
         out = out / filename(name)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"{out}: write .png, .svg or .pdf")
-    fig = figure(name).draw(df, **kwargs)
+    fig = render(df, name, **kwargs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         # tight: a long tick label (10^6 on a log risk axis) must not push the axis label off the page

@@ -20,6 +20,14 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ddescent import analysis
 
+# --style: paper is matplotlib's own sizes; talk is for a projector, read from the back of a room
+STYLES = {
+    "paper": {},
+    "talk": {"font.size": 15, "axes.labelsize": 17, "axes.titlesize": 15, "xtick.labelsize": 15,
+             "ytick.labelsize": 15, "legend.fontsize": 13, "lines.linewidth": 3.0, "lines.markersize": 8,
+             "axes.linewidth": 1.5, "grid.linewidth": 1.0},
+}
+
 TRAIN, TEST = "#1f5fa8", "#d1462f"
 THEORY = "0.15"
 HURT = "#f2a541"
@@ -97,7 +105,8 @@ def legend(ax, outside: bool = True) -> None:
             ax.legend(handles, labels, frameon=False, fontsize=7, loc="best")
             return
         ncol = 1 if max(len(t) for t in labels) > 40 else min(3, len(handles))
-        ax.legend(handles, labels, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+        k = plt.rcParams["font.size"] / 10  # (larger under --style talk: the legend clears the larger axis label)
+        ax.legend(handles, labels, frameon=False, fontsize=8 * k, loc="upper center", bbox_to_anchor=(0.5, -0.16 * k),
                   ncol=ncol)
 
 

@@ -1,18 +1,20 @@
 """What a sweep tells the person or the log file watching it.
 
-On a terminal: a bar over the sweep's runs and one per pack in training, with live metrics. Without one (a batch
-job, `| tee log`): log lines. Either way, one line per finished run (what it was, its final train and test
-error, its time, the sweep's done/total and an ETA); with `-v` a line per evaluation point too; with `--quiet`
-nothing but errors. Everything goes through the `ddescent` logger, so a Hydra job's own logging catches it.
+On a terminal: a bar over the sweep's runs and one per pack in training, with live metrics; in Jupyter the same as
+widgets where ipywidgets is installed. Otherwise (a batch job, `| tee log`, a notebook without ipywidgets): log
+lines. Either way, one line per finished run (what it was, its final train and test error, its time, the sweep's
+done/total and an ETA); with `-v` a line per evaluation point too; with `--quiet` nothing but errors. Everything
+goes through the `ddescent` logger, so a Hydra job's own logging catches it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import time
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 log = logging.getLogger("ddescent")
 
@@ -52,13 +54,33 @@ def setup_logging(level: int = NORMAL) -> None:
     log.propagate = False
 
 
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (where stderr is no terminal, and text bars are not what is wanted)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _widgets() -> bool:
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
 def bars_wanted(setting, stream=None) -> bool:
-    """`progress`: auto (bars on a terminal), on, off."""
-    if setting in ("on", True):
-        return True
+    """`progress`: auto (bars on a terminal, or in a notebook that can draw them), on, off. A notebook without
+    ipywidgets gets log lines, on or auto: tqdm would only warn "IProgress not found" there."""
     if setting in ("off", False):
         return False
-    return (stream or sys.stderr).isatty()
+    if in_notebook():
+        return _widgets()
+    return setting in ("on", True) or (stream or sys.stderr).isatty()
+
+
+def _bar_class():
+    """tqdm's widget bar in a notebook (bars_wanted asked for ipywidgets), its text bar elsewhere."""
+    if in_notebook() and _widgets():
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        return notebook_tqdm
+    return tqdm
 
 
 def _duration(seconds: float) -> str:
@@ -79,10 +101,12 @@ class Reporter:
         self.cost_total = sum(self.costs.get(r, 1.0) for r in labels) or 1.0
         self.cost_done = 0.0
         self.bars = bars and log.isEnabledFor(logging.INFO)
-        self.overall = tqdm(total=self.total, desc="sweep", unit="run", position=0, disable=not self.bars,
-                            dynamic_ncols=True)
+        self.bar = _bar_class() if self.bars else tqdm
+        self.overall = self.bar(total=self.total, desc="sweep", unit="run", position=0, disable=not self.bars,
+                                dynamic_ncols=True)
         self.packs: dict[tuple, tqdm] = {}
         self.finished: set[str] = set()
+        self.seen: set[tuple] = set()  # packs that reported an epoch: the first report says where training began
 
     def __call__(self, kind: str, payload: dict) -> None:
         getattr(self, f"_{kind}")(payload)
@@ -91,12 +115,19 @@ class Reporter:
         if self.bars:
             runs = tuple(payload["runs"])
             name = self.labels.get(runs[0], runs[0]) + (f" +{len(runs) - 1}" if len(runs) > 1 else "")
-            self.packs[runs] = tqdm(total=payload["epochs"], desc=name[:48], unit="epoch", leave=False,
-                                    position=len(self.packs) + 1, dynamic_ncols=True)
+            self.packs[runs] = self.bar(total=payload["epochs"], desc=name[:48], unit="epoch", leave=False,
+                                        position=len(self.packs) + 1, dynamic_ncols=True)
 
     def _epoch(self, payload: dict) -> None:
-        bar = self.packs.get(tuple(payload["runs"]))
+        runs = tuple(payload["runs"])
+        bar = self.packs.get(runs)
         rows = payload["rows"]
+        if runs not in self.seen:
+            self.seen.add(runs)
+            if payload["epoch"] > 0:  # (in a worker the checkpoint's own log line goes nowhere: say it here)
+                name = self.labels.get(runs[0], runs[0]) + (f" and {len(runs) - 1} more" if len(runs) > 1 else "")
+                log.info("%s: resumed from its checkpoint at epoch %d of %d", name, payload["epoch"],
+                         payload["epochs"])
         if bar is not None:
             bar.n = payload["epoch"]
             if rows:
