@@ -267,6 +267,11 @@ def plot(
     if figure != "auto" and figure not in figures.figures():
         fail(f"--figure {figure}: choose one of: auto, {', '.join(figures.figures())}")
     fmt = _format(fmt, style)
+    folders = store.experiment_folders(results) if results.is_dir() else []
+    if len(folders) > 1:
+        names = ", ".join(str(f.relative_to(results)) for f in folders[:6]) + (", ..." if len(folders) > 6 else "")
+        fail(f"{results} holds {len(folders)} experiments ({names}): plot one of them ({folders[0]}), or draw "
+             f"every figure of each with `ddescent figures {results}`")
     df = _load(results, where)
     if df.empty:
         fail(f"{results}: no runs found")
@@ -307,11 +312,7 @@ def figures_(
     fmt = _format(fmt, style)
     if not results.exists():
         raise FileNotFoundError(f"{results}: no such results folder")
-    if results.is_dir() and (results / "runs").is_dir():
-        folders = [results]
-    else:
-        folders = sorted({p.parent for p in results.rglob("runs") if p.is_dir()
-                          and not any(part.startswith((".", "_")) for part in p.relative_to(results).parts)})
+    folders = store.experiment_folders(results)
     drawn = 0
     for folder in folders:
         df = _load(folder)
@@ -355,14 +356,14 @@ def ls_(
 ):
     """One line per run: status, size, n_train, λ, seed, final errors and any hyperparameter that varies; then
     each condition's interpolation threshold and test-error peak."""
-    from ddescent import launch, listing
+    from ddescent import listing, store
 
     if fmt not in ("table", "csv", "json"):
         fail(f"--format {fmt}: choose one of: table, csv, json")
     if stale_:
         from ddescent import stale
 
-        folders = stale.folders(results)
+        folders = store.experiment_folders(results)
         if not folders:
             fail(f"{results}: no experiment folders here")
         for folder in folders:
@@ -372,18 +373,41 @@ def ls_(
                 typer.echo(f"  {r['run_id']}  {r['model']} width={r['width']:g} n_train={r['n_train']} "
                            f"λ={r['reg_strength']:g} seed={r['seed']} epochs={r['epoch']}")
         return
-    df = _load(results, where)
-    planned = launch.planned_runs(results) if not where else {}
-    if df.empty and not planned:
-        typer.echo(f"{results}: no runs")
+    folders = store.experiment_folders(results) if results.is_dir() else []
+    if fmt == "table" and len(folders) > 1:  # a root of several experiments: a summary each, not one mixed table
+        for folder in folders:
+            typer.echo(f"== {folder.relative_to(results)}")
+            _ls_table(folder, eps, where)
         return
     if fmt == "table":
-        for line in listing.summary_lines(df, eps, planned) if not df.empty else \
-                [f"{len(planned)} planned run(s) not done yet"]:
-            typer.echo(line)
+        _ls_table(results, eps, where)
+        return
+    df = _load(results, where)
+    if df.empty:
+        typer.echo(f"{results}: no runs")
         return
     rows = listing.run_table(df)
     typer.echo(rows.to_csv(index=False) if fmt == "csv" else rows.to_json(orient="records", indent=1), nl=fmt == "json")
+
+
+def _ls_table(results: Path, eps: float, where: str | None) -> None:
+    from ddescent import launch, listing, query
+
+    df = _load(results)
+    if where and not df.empty:
+        try:
+            df = query.where(df, where)
+        except ConfigError as exc:
+            if "no run matches" not in str(exc):
+                raise
+            df = df.iloc[:0]
+    planned = launch.planned_runs(results) if not where else {}
+    if df.empty and not planned:
+        typer.echo(f"{results}: no runs" + (" match --where" if where else ""))
+        return
+    for line in listing.summary_lines(df, eps, planned) if not df.empty else \
+            [f"{len(planned)} planned run(s) not done yet"]:
+        typer.echo(line)
 
 
 @app.command()
@@ -396,11 +420,11 @@ def gc(
 ):
     """Tidy a results folder without deleting anything: `--stale` moves the runs its preset no longer asks for
     (see `ddescent ls --stale`) to _stale/ beside runs/; moving them back restores them."""
-    from ddescent import stale
+    from ddescent import stale, store
 
     if not stale_:
         fail("gc: say what to move: --stale (the runs the preset would no longer plan)")
-    folders = stale.folders(results)
+    folders = store.experiment_folders(results)
     if not folders:
         fail(f"{results}: no experiment folders here")
     for folder in folders:

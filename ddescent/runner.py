@@ -3,8 +3,9 @@
     claim each run -> data -> models -> batched net -> train (or a closed-form solve) -> regularizer's finish
     -> records -> one parquet file per run
 
-`events(kind, payload)` hears what happens, for progress bars, log lines and trackers: "start" (the runs and
-their epochs), "epoch" (progress, with the rows just recorded per run_id) and "run" (an Outcome per run).
+`events(kind, payload)` hears what happens, for progress bars, log lines and trackers: "start" (the runs, their
+epochs and n_params per run_id), "epoch" (progress, with the rows just recorded per run_id) and "run" (an Outcome
+per run).
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
     members = [models.build(s.cfg.model, data.input_shape, data.n_classes, generator(s.cfg.train.seed, INIT_STREAM))
                for s in specs]
     events("start", {"runs": [s.run_id for s in specs], "labels": [s.label for s in specs],
-                     "epochs": _epochs(shared, data)})
+                     "epochs": _epochs(shared, data),
+                     "n_params": {s.run_id: models.count_params(m) for s, m in zip(specs, members)}})
     clock = time.perf_counter()
     checkpoint = None
     if family.solve is not None and shared.model.get("solver") in family.closed_form:

@@ -15,14 +15,6 @@ from ddescent.analysis import final
 from ddescent.errors import ConfigError
 
 
-def folders(results: str | Path) -> list[Path]:
-    """The experiment folders under `results` (itself, when it is one)."""
-    results = Path(results)
-    if (results / "runs").is_dir():
-        return [results]
-    return sorted(p.parent for p in results.glob("*/runs") if p.is_dir() and not p.parent.name.startswith((".", "_")))
-
-
 def stale(folder: str | Path, preset: str | None = None) -> pd.DataFrame:
     """The final rows of the runs in `folder` that `experiment=preset` (default: the folder's experiment name) would
     not plan. ConfigError when there is no such preset."""

@@ -234,3 +234,17 @@ def test_ls_plot_figures_and_report_read_results_in_the_current_folder_by_defaul
     assert r.returncode == 0 and (tmp_path / "f.png").exists(), r.stderr
     r = cli("report", "-o", str(tmp_path / "r.html"), cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "r.html").stat().st_size > 10_000, r.stderr
+
+
+def test_a_root_of_two_experiments_gets_a_summary_each_and_plot_asks_which(swept, longer, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(swept / "fig9_9", root / "short")
+    shutil.copytree(longer / "fig9_9", root / "long")
+    r = cli("ls", str(root))
+    assert r.returncode == 0, r.stderr
+    heads = [line for line in r.stdout.splitlines() if line.startswith("== ")]
+    assert heads == ["== long", "== short"]
+    tables = r.stdout.split("== short")
+    assert tables[0].count("complete") == 6 and tables[1].count("complete") == 6  # not one mixed table
+    r = cli("plot", str(root), "-o", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and "holds 2 experiments (long, short)" in r.stderr and "ddescent figures" in r.stderr

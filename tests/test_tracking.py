@@ -5,6 +5,7 @@ import csv
 import json
 import logging
 import math
+import os
 import sys
 import time
 
@@ -17,10 +18,20 @@ from ddescent.loggers import base as tracking
 from ddescent.loggers.mlflow import _param_text, mlflow_uri
 from ddescent.loggers.wandb import wandb_mode
 
-CONFIG = {"width": 8, "seed": 0, "epochs": 3, "name": "exp",
+CONFIG = {"width": 8, "seed": 0, "epochs": 3, "n_train": 200,
           "model": {"name": "mlp", "width": 8, "depth": 2},
           "optim": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999]},
-          "data": {"name": "mnist1d", "root": None}, "train": {"device": "auto", "patience": 0}}
+          "data": {"name": "mnist1d", "root": None, "n_train": 200, "cache_dir": None},
+          "train": {"device": "auto", "patience": 0, "seed": 0, "checkpoint_every": 50, "keep_checkpoints": False},
+          # ddescent's plumbing, which no tracker shows as a parameter
+          "name": "exp", "results": "results", "progress": "off", "plot": True, "figures": ["9.9"],
+          "logger": {"name": "mlflow", "tracking_uri": None}}
+# What a tracker shows of CONFIG: no plumbing, and model.width, data.n_train and train.seed only as their axes.
+PARAMS = {"width", "seed", "epochs", "n_train", "model.name", "model.depth", "optim.name", "optim.lr",
+          "optim.betas", "data.name", "data.root", "train.device", "train.patience"}
+PLUMBING = {"name", "results", "progress", "plot", "figures", "logger.name", "logger.tracking_uri",
+            "train.checkpoint_every", "train.keep_checkpoints", "data.cache_dir", "model.width", "data.n_train",
+            "train.seed"}
 
 
 def rows_of(seed: int) -> list[dict]:
@@ -36,6 +47,12 @@ def rows_of(seed: int) -> list[dict]:
 
 def expected(row: dict) -> dict:
     return {k: float(v) for k, v in row.items() if not isinstance(v, list) and math.isfinite(v)}
+
+
+def tracked(row: dict) -> dict:
+    """A row as MLflow and TensorBoard show it: the records' `step` (optimizer steps) is `gd_step`, beside the
+    trackers' own step (the epoch)."""
+    return {("gd_step" if k == "step" else k): v for k, v in expected(row).items()}
 
 
 def run_info(tmp_path, run_id="aaaaaaaaaaaa", label="width=8 seed=0", experiment="exp") -> dict:
@@ -72,6 +89,16 @@ def test_none_is_a_no_op(tmp_path):
         logger.log(rows_of(0)[0], 0)
         logger.close("complete", {})
     assert not (tmp_path / "results").exists()
+
+
+def test_runs_are_named_by_what_a_sweep_varies():
+    assert tracking.run_name(CONFIG) == "mlp-w8-n200-s0"
+    assert tracking.run_name(dict(CONFIG, width=47.0, n_train=None, seed=3)) == "mlp-w47-s3"
+    varied = dict(CONFIG, reg_strength=0.001, data_seed=2, seed=1,
+                  regularizer={"name": "l2", "strength": 0.001}, model=dict(CONFIG["model"], solver="ridge"))
+    assert tracking.run_name(varied) == "mlp-ridge-w8-n200-l2=0.001-d2-s1"
+    params = tracking.params_of(CONFIG)
+    assert set(params) == PARAMS and not PLUMBING & set(params)
 
 
 def test_rows_keep_finite_numbers_only():
@@ -172,19 +199,30 @@ def test_trackers_follow_the_runner_events(tmp_path):
 # ----------------------------------------------------------------------------- tensorboard
 
 
+def tb_folder(tmp_path, name: str):
+    return tmp_path / "results" / "exp" / "_logs" / "tensorboard" / name
+
+
 def test_tensorboard_event_reader_returns_the_logged_numbers(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
     ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]
-    loggers = [tracking.open_logger({"name": "tensorboard"}, run_info(tmp_path, run_id=r)) for r in ids]
+    loggers = [tracking.open_logger({"name": "tensorboard"}, dict(run_info(tmp_path, run_id=r),
+                                                                  config=dict(CONFIG, seed=i)))
+               for i, r in enumerate(ids)]
+    for i, logger in enumerate(loggers):  # the models are built: the runner's "start" event
+        logger.describe({"n_params": 1000 + i})
     train_packed(loggers, summaries=[{"best_epoch": 2}, {}])
+    folders = sorted(p.name for p in tb_folder(tmp_path, "").iterdir())
+    assert folders == ["mlp-w8-n200-s0-aaaaaaaaaaaa", "mlp-w8-n200-s1-bbbbbbbbbbbb"]  # width, n_train, seed; run id
     for i, rid in enumerate(ids):
-        acc = EventAccumulator(str(tmp_path / "results" / "exp" / "_logs" / "tensorboard" / rid))
+        acc = EventAccumulator(str(tb_folder(tmp_path, folders[i])))
         acc.Reload()
-        rows = [expected(r) for r in rows_of(i)]
+        rows = [tracked(r) for r in rows_of(i)]
         assert set(acc.Tags()["scalars"]) == set(rows[0]) | ({"best_epoch"} if i == 0 else set())
+        assert "gd_step" in rows[0] and "step" not in acc.Tags()["scalars"]
         for tag in rows[0]:
             events = acc.Scalars(tag)
             assert [e.step for e in events] == [0, 1, 2, 3]  # step = epoch
@@ -195,9 +233,17 @@ def test_tensorboard_event_reader_returns_the_logged_numbers(tmp_path):
         start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
         hp = start.session_start_info.hparams
         assert hp["run_id"].string_value == rid and hp["optim.lr"].number_value == pytest.approx(0.001)
+        assert hp["width"].number_value == 8 and hp["seed"].number_value == i
+        assert hp["n_params"].number_value == 1000 + i
         assert hp["model.name"].string_value == "mlp" and "optim.betas" not in hp and "data.root" not in hp
+        assert set(hp) == PARAMS - {"optim.betas", "data.root"} | {"run_id", "n_params"}  # no plumbing
         end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"])
         assert end.session_end_info.status == api_pb2.Status.Value("STATUS_SUCCESS")
+
+    again = tracking.open_logger({"name": "tensorboard"}, run_info(tmp_path, run_id=ids[0]))  # a rerun
+    train_packed([again])
+    assert sorted(p.name for p in tb_folder(tmp_path, "").iterdir()) == folders
+    assert len(list(tb_folder(tmp_path, folders[0]).glob("events.out.tfevents.*"))) == 1
 
 
 # ----------------------------------------------------------------------------- mlflow
@@ -236,47 +282,59 @@ def mlflow_client(tmp_path):
 
 def test_mlflow_client_lists_one_run_per_ddescent_run(tmp_path, mlflow_store):
     ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
-    config = dict(CONFIG, note="x" * 700)  # longer than any MLflow server takes as a param
+    configs = [dict(CONFIG, seed=i, note="x" * 700) for i in range(3)]  # longer than any MLflow server takes
     loggers = [tracking.open_logger({"name": "mlflow", "tracking_uri": None},
-                                    dict(run_info(tmp_path, run_id=r, label=f"seed={i}"), config=config))
+                                    dict(run_info(tmp_path, run_id=r, label=f"seed={i}"), config=configs[i]))
                for i, r in enumerate(ids)]
+    for i, logger in enumerate(loggers):  # the models are built: the runner's "start" event
+        logger.describe({"n_params": 1000 + i})
     train_packed(loggers, summaries=[{"best_epoch": 2}, {}, {}], statuses=["complete", "diverged", "failed"])
 
     client = mlflow_client(tmp_path)
     experiment = client.get_experiment_by_name("exp")
     runs = {r.data.tags["ddescent.run_id"]: r for r in client.search_runs([experiment.experiment_id])}
     assert sorted(runs) == ids
-    flat = tracking.flatten(config)
     for i, rid in enumerate(ids):
         run = runs[rid]
-        assert run.info.run_name == f"seed={i}"
+        assert run.info.run_name == f"mlp-w8-n200-s{i}"  # what varies; the run id is the tag
+        assert run.data.tags["ddescent.label"] == f"seed={i}"
         assert run.info.status == ["FINISHED", "FINISHED", "FAILED"][i]
         assert run.data.tags["ddescent.status"] == ["complete", "diverged", "failed"][i]
         params = run.data.params
-        assert set(params) == set(flat)
+        assert set(params) == PARAMS | {"note", "n_params"}  # no plumbing (results, progress, plot, logger...)
+        assert params["n_params"] == str(1000 + i) and params["seed"] == str(i) and params["width"] == "8"
         assert params["optim.lr"] == "0.001" and params["model.name"] == "mlp"
         assert params["optim.betas"] == "[0.9, 0.999]" and params["data.root"] == "null"
         assert len(params["note"]) == 500 and params["note"].endswith("...")
-        rows = [expected(r) for r in rows_of(i)]
+        rows = [tracked(r) for r in rows_of(i)]
         for key in rows[0]:
             history = client.get_metric_history(run.info.run_id, key)
             assert [(m.step, m.value) for m in history] == [(r["epoch"], r[key]) for r in rows]
+        assert "step" not in run.data.metrics  # MLflow's own step is the epoch; the optimizer's is gd_step
         assert "val_error" not in run.data.metrics and "sws_pi" not in run.data.metrics
     assert runs["aaaaaaaaaaaa"].data.metrics["best_epoch"] == 2
     assert not (tmp_path / "mlruns").exists()  # nothing lands in the working directory
 
 
-def test_mlflow_marks_an_interrupted_attempt_killed(tmp_path, mlflow_store):
+def test_mlflow_keeps_one_run_per_ddescent_run_across_attempts(tmp_path, mlflow_store):
+    """An attempt killed mid-run, then one that finishes, then a rerun (--force): the experiment lists one
+    MLflow run, the last attempt's, with each metric point once; the earlier ones are in MLflow's trash."""
+    from mlflow.entities import ViewType
+
     killed = tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))
     killed.log(rows_of(0)[0], 0)  # ... and the process dies without close()
     client = mlflow_client(tmp_path)
-    (first,) = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    experiment = client.get_experiment_by_name("exp").experiment_id
+    (first,) = client.search_runs([experiment])
     assert first.data.metrics["test_error"] == 0.5  # the first evaluation is sent at once, not held back
-    again = tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))
-    train_packed([again])
-    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id],
-                              "tags.`ddescent.run_id` = 'aaaaaaaaaaaa'", order_by=["attributes.start_time ASC"])
-    assert [r.info.status for r in runs] == ["KILLED", "FINISHED"]
+    for _ in range(2):  # the attempt after the kill; then a rerun with --force
+        train_packed([tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))])
+    runs = client.search_runs([experiment], "tags.`ddescent.run_id` = 'aaaaaaaaaaaa'")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    history = client.get_metric_history(runs[0].info.run_id, "test_loss")
+    assert [m.step for m in history] == [0, 1, 2, 3]  # not doubled by the attempts before
+    trash = client.search_runs([experiment], run_view_type=ViewType.DELETED_ONLY)
+    assert len(trash) == 2 and first.info.run_id in {r.info.run_id for r in trash}
 
 
 def test_mlflow_tracking_uri_comes_from_config_then_env_then_results(tmp_path, monkeypatch):
@@ -390,29 +448,119 @@ def records_of(results):
 
 
 METRICS = ("step", "wall_time_s", "train_error", "train_loss", "test_error", "test_loss")
+NAMED = {"step": "gd_step"}  # the records' columns as MLflow and TensorBoard name them
 
 
-def test_a_packed_sweep_logs_each_run_to_mlflow(tiny, tmp_path, mlflow_store):
+def test_a_packed_sweep_logs_each_run_to_mlflow_once(tiny, tmp_path, mlflow_store):
     from conftest import cli
 
     results = tmp_path / "results"
-    r = cli("sweep", "width=4,8", *tiny, "logger=mlflow", "--results", str(results), "--no-plot")
-    assert r.returncode == 0, r.stderr
-    assert "logger=" not in r.stderr
+    for again in ([], ["--force"]):  # a rerun with --force replaces each MLflow run instead of adding one
+        r = cli("sweep", "width=4,8", *tiny, "logger=mlflow", "--results", str(results), "--no-plot", *again)
+        assert r.returncode == 0, r.stderr
+        assert "logger=" not in r.stderr
     client = mlflow_client(tmp_path)
     runs = client.search_runs([client.get_experiment_by_name("fig9_9").experiment_id])
     by_id = {run.data.tags["ddescent.run_id"]: run for run in runs}
     records = records_of(results)
-    assert sorted(by_id) == sorted(records) and len(records) == 2
+    assert len(runs) == 2 and sorted(by_id) == sorted(records) and len(records) == 2
     for rid, frame in records.items():
         run = by_id[rid]
+        width = int(frame.width.iloc[0])
+        assert run.info.run_name == f"mlp-w{width}-n200-s0"
         assert run.info.status == "FINISHED" and run.data.tags["ddescent.status"] == "complete"
         config = json.loads(frame.config.iloc[0])
-        assert run.data.params == {k: _param_text(v) for k, v in tracking.flatten(config).items()}
+        assert run.data.params == {**{k: _param_text(v) for k, v in tracking.params_of(config).items()},
+                                   "n_params": str(frame.n_params.iloc[0])}
+        assert run.data.params["width"] == str(width) and run.data.params["seed"] == "0"
+        assert not {"results", "progress", "plot", "figures", "name", "logger.name"} & set(run.data.params)
         for key in METRICS:
-            history = client.get_metric_history(run.info.run_id, key)
+            history = client.get_metric_history(run.info.run_id, NAMED.get(key, key))
             assert [(m.step, m.value) for m in history] == list(zip(frame.epoch, frame[key].astype(float)))
+        assert "step" not in run.data.metrics
         assert not client.get_metric_history(run.info.run_id, "val_error")  # NaN: no validation split
+
+
+def hparams_sessions(logdir) -> dict:
+    """What TensorBoard's HPARAMS tab lists for `tensorboard --logdir logdir`, asked of its own hparams backend:
+    {session name: (hparams, {metric: last value})}."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    tb = base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer,
+                               data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(logdir)))
+    request = api_pb2.ListSessionGroupsRequest(start_index=0, slice_size=100,
+                                               allowed_statuses=list(api_pb2.Status.values()))
+    groups = list_session_groups.Handler(context.RequestContext(), backend_context.Context(tb), "", request).run()
+    out = {}
+    for group in groups.session_groups:
+        hparams = {k: v.string_value if v.HasField("string_value") else v.number_value
+                   for k, v in group.hparams.items()}
+        out[group.name] = (hparams, {m.name.tag: m.value for m in group.metric_values})
+    return out
+
+
+def test_tensorboard_hparams_tab_shows_each_run_by_width_and_seed(tiny, tmp_path):
+    pytest.importorskip("tensorboard")
+    from conftest import cli
+
+    results = tmp_path / "results"
+    for again in ([], ["--force"]):  # a rerun replaces a run's events: no second session, no doubled points
+        r = cli("sweep", "width=4,8", *tiny, "logger=tensorboard", "--results", str(results), "--no-plot", *again)
+        assert r.returncode == 0, r.stderr
+    sessions = hparams_sessions(results / "fig9_9" / "_logs" / "tensorboard")
+    records = records_of(results)
+    assert len(sessions) == 2
+    for rid, frame in records.items():
+        width = int(frame.width.iloc[0])
+        hparams, metrics = sessions[f"mlp-w{width}-n200-s0-{rid}"]
+        assert hparams["width"] == width and hparams["seed"] == 0 and hparams["n_train"] == 200
+        assert hparams["run_id"] == rid and hparams["n_params"] == frame.n_params.iloc[0]
+        assert not {"results", "progress", "plot", "name", "logger.name", "model.width"} & set(hparams)
+        last = frame.iloc[-1]
+        for key in METRICS:  # the final metrics beside the hparams
+            assert metrics[NAMED.get(key, key)] == pytest.approx(float(last[key]), rel=1e-6)
+        assert "step" not in metrics
+
+
+def test_quiet_silences_mlflow(tiny, tmp_path, no_mlflow_env, monkeypatch):
+    """-q: nothing from MLflow either; neither its log lines (the tables it creates in a new store) nor the "View
+    run ... at: <url>" it prints to stdout when a run ends on a tracking server (here a SQLite store that MLflow
+    is made to take for one, so that it prints)."""
+    pytest.importorskip("mlflow")
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.tracking._tracking_service import client as service
+
+    from conftest import cli
+
+    monkeypatch.setattr(service, "RestStore", SqlAlchemyStore)
+    monkeypatch.setattr(service, "get_workspace_url", lambda: "http://mlflow.test")
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    said: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: said.append(record.getMessage())
+    mlflow_log, ddescent_log = logging.getLogger("mlflow"), logging.getLogger("ddescent")
+    saved = ddescent_log.level, ddescent_log.propagate
+    mlflow_log.addHandler(handler)
+    try:
+        loud = cli("run", "width=8", *tiny, "logger=mlflow", "--results", str(tmp_path / "loud"))
+        assert loud.returncode == 0, loud.stderr
+        assert "View run mlp-w8-n200-s0 at: http://mlflow.test" in loud.stdout  # (so MLflow does print here)
+        assert any("database tables" in line for line in said)
+        said.clear()
+        quiet = cli("run", "width=8", *tiny, "logger=mlflow", "--results", str(tmp_path / "quiet"), "-q")
+        assert quiet.returncode == 0, quiet.stderr
+        assert "View run" not in quiet.stdout + quiet.stderr and said == []
+        assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ  # (set only around MLflow's calls)
+    finally:
+        mlflow_log.removeHandler(handler)
+        ddescent_log.setLevel(saved[0])
+        ddescent_log.propagate = saved[1]
 
 
 def test_a_run_writes_its_csv_and_goes_on_when_a_tracker_fails(tiny, tmp_path):

@@ -5,6 +5,7 @@ the backend and the reason, and every later call on it does nothing.
 
     logger = open_logger(cfg.logger, {"run_id": ..., "experiment": ..., "config": {...}, "results": ...,
                                       "label": "width=47 seed=0"})
+    logger.describe({"n_params": 1234})        # once the models are built (the runner's "start" event)
     logger.log(row, step=row["epoch"])         # one evaluation point; numbers only, NaN/inf and lists skipped
     logger.close("complete", summary)          # complete | diverged | failed | interrupted
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
@@ -43,12 +45,17 @@ class Logger(Component):
 
 
 class RunLogger(Protocol):
+    def describe(self, facts: dict) -> None: ...
+
     def log(self, row: dict, step: int) -> None: ...
 
     def close(self, status: str = "complete", summary: dict | None = None) -> None: ...
 
 
 class NullLogger:
+    def describe(self, facts: dict) -> None:
+        pass
+
     def log(self, row: dict, step: int) -> None:
         pass
 
@@ -77,6 +84,7 @@ class Trackers:
     """The loggers of one training (one per run of a pack), fed by the runner's events:
 
         trackers = Trackers(specs)                      # before training
+        trackers("start", {"n_params": {run_id: n}})    # the models are built
         trackers("epoch", {"rows": {run_id: row}})      # an events listener: logs each row as it is recorded
         trackers.close(run_id, history)                 # after the run's file is written
         trackers.close_all("failed")                    # on an exception, for the runs not closed yet
@@ -95,7 +103,11 @@ class Trackers:
         self.logged[run_id].add(step)
 
     def __call__(self, kind: str, payload: dict) -> None:
-        if kind == "epoch":
+        if kind == "start":  # the models are built: what a run's config alone does not say (n_params)
+            for run_id, n in (payload.get("n_params") or {}).items():
+                if run_id in self.loggers:
+                    self.loggers[run_id].describe({"n_params": int(n)})
+        elif kind == "epoch":
             for run_id, row in (payload.get("rows") or {}).items():
                 if run_id in self.loggers:
                     self.log(run_id, row)
@@ -147,6 +159,13 @@ class _Guarded:
             except Exception:
                 pass
 
+    def describe(self, facts: dict) -> None:
+        if self.impl is not None and hasattr(self.impl, "describe"):
+            try:
+                self.impl.describe(facts)
+            except Exception as exc:
+                self._fail(exc)
+
     def log(self, row: dict, step: int) -> None:
         values = numbers_of(row)
         if self.impl is not None and values:
@@ -195,3 +214,64 @@ def flatten(config: Mapping, prefix: str = "") -> dict[str, Any]:
 
 def logs_dir(run: dict, backend: str) -> Path:
     return Path(run["results"]) / run["experiment"] / "_logs" / backend
+
+
+# ----------------------------------------------------------------------------- what trackers show
+
+# ddescent's own bookkeeping: where files go, bars, plotting, the tracker itself, checkpoint cadence. None of it
+# changes a run's numbers (see ddescent.spec), and a tracker's parameter table is for what does.
+PLUMBING = ("name", "results", "progress", "plot", "figures", "logger", "hydra", "data.cache_dir",
+            "train.checkpoint_every", "train.keep_checkpoints")
+# Metrics renamed in trackers that have a step of their own (MLflow, TensorBoard): the records' `step` (optimizer
+# steps taken) would sit beside, and be taken for, the tracker's step axis (which is the epoch).
+RENAMED = {"step": "gd_step"}
+
+
+def _is_plumbing(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in PLUMBING)
+
+
+def params_of(config: Mapping) -> dict[str, Any]:
+    """A run's hyperparameters as a tracker shows them: the flattened config without ddescent's plumbing
+    (PLUMBING) and without the group keys that only repeat a sweep axis (model.width is width, train.seed is
+    seed), so each knob appears once."""
+    from ddescent.spec import MIRRORS
+
+    return {k: v for k, v in flatten(config).items() if not _is_plumbing(k) and k not in MIRRORS}
+
+
+def tracked(row: Mapping) -> dict:
+    """A row's metrics under the names trackers with a step axis show (RENAMED)."""
+    return {RENAMED.get(k, k): v for k, v in row.items()}
+
+
+def run_name(config: Mapping) -> str:
+    """A short name for a run from the axes a sweep varies: mlp-w47-n4000-s0; the regularizer and its lambda
+    (l2=0.001), a model's solver and a data seed other than 0 when there are. Not unique (a label-noise sweep
+    gives its runs one name): trackers keep the run id beside it."""
+    def get(key, default=None):
+        node = config
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def num(value) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    parts = [str(get("model.name", "run"))]
+    if get("model.solver") is not None:
+        parts.append(str(get("model.solver")))
+    if get("width") is not None:
+        parts.append(f"w{num(get('width'))}")
+    if get("n_train") is not None:
+        parts.append(f"n{num(get('n_train'))}")
+    regularizer = get("regularizer.name", "none")
+    if regularizer not in (None, "none"):
+        parts.append(f"{regularizer}={num(float(get('reg_strength', get('regularizer.strength', 0)) or 0))}")
+    if get("data_seed") not in (None, 0):
+        parts.append(f"d{num(get('data_seed'))}")
+    if get("seed") is not None:
+        parts.append(f"s{num(get('seed'))}")
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", "-".join(parts))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import socket
@@ -19,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ddescent.checks import Rule
-from ddescent.loggers.base import Logger, flatten
+from ddescent.loggers.base import Logger, params_of, run_name, tracked
 
 # MLflow servers before 1.27 refused parameter values over 500 characters (newer ones take 6000): cut there, so
 # any server takes them. A flattened config's values are short; a long list is the rare case.
@@ -70,6 +71,28 @@ def _answering(uri: str):
                "MLFLOW_HTTP_REQUEST_MAX_RETRIES)")
         _silent[uri] = (time.monotonic(), why)
         raise ConnectionError(why) from exc
+
+
+@contextlib.contextmanager
+def _hushed():
+    """Around calls into MLflow: when ddescent prints nothing but warnings (-q; a worker process, whose lines the
+    sweep prints), neither does MLflow: its INFO lines ("Creating initial MLflow database tables...") and the
+    "View run ... at: <url>" it writes to stdout when a run ends on a tracking server
+    (MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT, which the user's own setting overrides)."""
+    if logging.getLogger("ddescent").getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    mlflow_log = logging.getLogger("mlflow")
+    level, env = mlflow_log.level, os.environ.get("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT")
+    mlflow_log.setLevel(max(level, logging.WARNING))
+    if env is None:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    try:
+        yield
+    finally:
+        mlflow_log.setLevel(level)
+        if env is None:
+            os.environ.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
 
 
 def _is_silent(uri: str) -> bool:
@@ -123,9 +146,16 @@ class _Lock:
 
 class _MLflow:
     """One MLflow run per ddescent run, through MlflowClient with explicit run ids (never the global active run,
-    so the loggers of a pack do not step on each other). MLflow experiment = the ddescent experiment name; params =
-    the flattened resolved config; tag `ddescent.run_id`; metrics per evaluation with step = epoch, sent in
-    batches (see MLFLOW_FLUSH_SECS)."""
+    so the loggers of a pack do not step on each other). MLflow experiment = the ddescent experiment name; run
+    name = what a sweep varies (mlp-w47-n4000-s0, see run_name); tags `ddescent.run_id`, `ddescent.experiment`,
+    `ddescent.label`; params = the run's parameters without ddescent's plumbing (params_of) and n_params once the
+    model is built; metrics per evaluation with step = epoch (the records' `step` is `gd_step`), sent in batches
+    (see MLFLOW_FLUSH_SECS).
+
+    One MLflow run per ddescent run, also across reruns: a new attempt at a run (--force, a rerun after a kill or
+    a failure) deletes the MLflow runs an earlier attempt left (found by the tag ddescent.run_id; deleted runs sit
+    in MLflow's trash until `mlflow gc`) and logs a new one. (Resuming the old MLflow run instead would double
+    every metric point the attempts share: MLflow cannot remove logged metric values.)"""
 
     def __init__(self, settings: dict, run: dict):
         import mlflow  # noqa: F401  (not installed: ImportError, the policy's one line)
@@ -135,7 +165,7 @@ class _MLflow:
             if not _is_silent(uri):
                 _reachable(uri)
             _deadlines()
-        with _answering(uri):
+        with _answering(uri), _hushed():
             self._open(settings, run, uri)
 
     def _open(self, settings: dict, run: dict, uri: str) -> None:
@@ -149,15 +179,15 @@ class _MLflow:
             self.client = MlflowClient(tracking_uri=uri)
             experiment = self._experiment(run["experiment"], store / "artifacts" if local else None)
             run_id = run["run_id"]
-            # An attempt that was killed left its MLflow run RUNNING; this attempt starts a new one.
-            stale = self.client.search_runs([experiment], f"tags.`ddescent.run_id` = '{run_id}' and "
-                                            "attributes.status = 'RUNNING'")
-            for old in stale:
-                self.client.set_terminated(old.info.run_id, "KILLED")
+            # Earlier attempts at this run (finished, failed, or left RUNNING by a kill): this one replaces them.
+            for old in self.client.search_runs([experiment], f"tags.`ddescent.run_id` = '{run_id}'"):
+                self.client.delete_run(old.info.run_id)
         tags = {"ddescent.run_id": run_id, "ddescent.experiment": run["experiment"]}
-        self.run = self.client.create_run(experiment, run_name=run.get("label") or run_id, tags=tags)
+        if run.get("label"):
+            tags["ddescent.label"] = run["label"]
+        self.run = self.client.create_run(experiment, run_name=run_name(run.get("config") or {}), tags=tags)
         self.id = self.run.info.run_id
-        params = [Param(k, _param_text(v)) for k, v in flatten(run.get("config") or {}).items()]
+        params = [Param(k, _param_text(v)) for k, v in params_of(run.get("config") or {}).items()]
         for i in range(0, len(params), MLFLOW_BATCH):
             self.client.log_batch(self.id, params=params[i:i + MLFLOW_BATCH])
         self.last = 0
@@ -177,17 +207,23 @@ class _MLflow:
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id
 
+    def describe(self, facts: dict) -> None:
+        from mlflow.entities import Param
+
+        with _answering(self.uri), _hushed():
+            self.client.log_batch(self.id, params=[Param(k, _param_text(v)) for k, v in facts.items()])
+
     def log(self, row: dict, step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.pending += [Metric(k, float(v), now, step) for k, v in row.items()]
+        self.pending += [Metric(k, float(v), now, step) for k, v in tracked(row).items()]
         self.last = max(self.last, step)
         if time.monotonic() - self.flushed >= MLFLOW_FLUSH_SECS:
             self.flush()
 
     def flush(self) -> None:
-        with _answering(self.uri):
+        with _answering(self.uri), _hushed():
             for i in range(0, len(self.pending), MLFLOW_METRICS_BATCH):
                 self.client.log_batch(self.id, metrics=self.pending[i:i + MLFLOW_METRICS_BATCH])
         self.pending, self.flushed = [], time.monotonic()
@@ -196,14 +232,14 @@ class _MLflow:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.pending += [Metric(k, float(v), now, self.last) for k, v in summary.items()]
+        self.pending += [Metric(k, float(v), now, self.last) for k, v in tracked(summary).items()]
         self.flush()
         mlflow_status = {"complete": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}.get(status, "KILLED")
-        with _answering(self.uri):
+        with _answering(self.uri), _hushed():
             self.client.set_tag(self.id, "ddescent.status", status)
             self.client.set_terminated(self.id, mlflow_status)
     # (No `abandon`: after a failure the store may not answer, and a remote one would retry for minutes. The run
-    # stays RUNNING until the next attempt of the same ddescent run marks it KILLED.)
+    # stays RUNNING until the next attempt of the same ddescent run replaces it.)
 
 
 def _param_text(value) -> str:

@@ -21,6 +21,16 @@ from pathlib import Path
 log = logging.getLogger("ddescent")
 
 
+def experiment_folders(results: str | Path) -> list[Path]:
+    """The experiment folders under `results` (itself, when it is one), in name order; folders named `_*` or `.*`
+    are ddescent's own."""
+    results = Path(results)
+    if (results / "runs").is_dir():
+        return [results]
+    return sorted({p.parent for p in results.rglob("runs") if p.is_dir()
+                   and not any(part.startswith((".", "_")) for part in p.relative_to(results).parts)})
+
+
 def runs_dir(folder: str | Path) -> Path:
     return Path(folder) / "runs"
 
