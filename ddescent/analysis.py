@@ -10,8 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ddescent import theory
 from ddescent.stats import Interval, mean_ci, median_ci, welch
+
+def theory_modules():
+    """The theory modules, imported when a curve has a theory: they import the families (torch), which reading
+    records of other runs does not need (`ddescent plot` of an MLP sweep starts a second sooner)."""
+    from ddescent import theory
+
+    return theory
+
 
 # Runs that differ only in size and seed belong to one curve. These columns split the figures into panels; any
 # other hyperparameter that varies among the runs (see `variants`) gives a curve of its own within a panel.
@@ -429,9 +436,9 @@ def theory_modelwise(rows: pd.DataFrame) -> pd.DataFrame | None:
     solvers = _solvers(configs)
     try:
         if set(rows["model"]) == {"random_features"}:
-            return theory.random_features.modelwise(configs)
+            return theory_modules().random_features.modelwise(configs)
         if solvers == {"lstsq"}:
-            out = theory.modelwise(configs)
+            out = theory_modules().modelwise(configs)
             out.attrs["label"] = "the expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)"
             return out
         if len(solvers) == 1 and solvers <= {"ridge", "ridge_optimal"}:
@@ -451,7 +458,7 @@ def theory_samplewise(rows: pd.DataFrame) -> pd.DataFrame | None:
     solvers = _solvers(configs)
     try:
         if solvers == {"lstsq"}:
-            out = theory.samplewise(configs, ns)
+            out = theory_modules().samplewise(configs, ns)
             out.attrs["label"] = "the expected risk of min-norm least squares (Belkin, Hsu & Xu 2019)"
             return out
         if len(solvers) == 1 and solvers <= {"ridge", "ridge_optimal"}:
@@ -465,10 +472,10 @@ def _ridge_line(configs: list[dict], x: str, values: np.ndarray) -> pd.DataFrame
     """The ridge theory along width (at the runs' n_train) or along n_train (at their width)."""
     p = values if x == "width" else np.full(len(values), int(configs[0]["width"]), float)
     n = values if x == "n_train" else np.full(len(values), int(configs[0]["n_train"]), float)
-    risk = theory.ridge.curve_for(configs, p, n)
+    risk = theory_modules().ridge.curve_for(configs, p, n)
     out = pd.DataFrame({x: values, "test_error": risk, "test_loss": risk / 2,
                         "finite_variance": np.ones(len(values), bool)})
-    out.attrs["label"] = theory.ridge.label(configs)
+    out.attrs["label"] = theory_modules().ridge.label(configs)
     return out
 
 
@@ -483,7 +490,7 @@ def theory_epochwise(rows: pd.DataFrame, draws: int = THEORY_DRAWS) -> pd.DataFr
     configs = _configs(rows)
     if not has_theory(rows) or {c["model"]["solver"] for c in configs} != {"gd"}:
         return None
-    curves = [theory.epochwise(c, draws=draws, seed=1_000_003 + int(c["data"]["data_seed"])) for c in configs]
+    curves = [theory_modules().epochwise(c, draws=draws, seed=1_000_003 + int(c["data"]["data_seed"])) for c in configs]
     out = curves[0][["step"]].copy()
     out["test_error"] = np.mean([c["test_error"].to_numpy() for c in curves], axis=0)
     out["test_error_se"] = np.sqrt(np.sum([c["test_error_se"].to_numpy() ** 2 for c in curves], axis=0)) / len(curves)

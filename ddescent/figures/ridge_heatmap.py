@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ddescent import analysis, theory
+from ddescent import analysis
 from ddescent.figures import ridge_lines
 from ddescent.figures.base import Figure
 from ddescent.figures.style import edges, plain_log, subplots
@@ -42,6 +42,7 @@ def draw(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
         fig.colorbar(mesh, ax=ax, label="log10 test risk (seed mean; brighter cells clipped)", extend="max")
         configs = [json.loads(c) for c in at.drop_duplicates("run_id")["config"]]
         ps = np.arange(int(grid.columns.min()), int(grid.columns.max()) + 1)
+        theory = analysis.theory_modules()
         star = np.mean([theory.ridge.optimal_lambda(ps, n, *_seen_and_unseen(w, ps, float(c["data"]["noise"])))
                         for c, w in theory.teachers.teachers(configs)], axis=0)
         ax.plot(ps, star, color="white", lw=2.2, label="λ*(p) = p (σ² + ||w>p||²) / ||w≤p||² (theory)")
@@ -62,7 +63,7 @@ def draw(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = None,
 
 def _seen_and_unseen(w: np.ndarray, ps: np.ndarray, sigma: float) -> tuple:
     """optimal_lambda's (r2, sigma, r2_out) for a student of the first p features."""
-    r2, r2_out = theory.ridge.teacher_parts(w, ps)
+    r2, r2_out = analysis.theory_modules().ridge.teacher_parts(w, ps)
     return r2, sigma, r2_out
 
 
