@@ -9,15 +9,10 @@
 A recipe is a list of overrides on top of `experiment=fig9_10` (model.block_lr=null unless given). Records are
 kept under --results (default results/fig910_recipes), one folder per recipe, so a rerun only reads them.
 
-The one definition of a double descent, for one curve (test_error, the full risk, against step; points sorted
-by step, non-finite points dropped):
-  * the peak is the interior point with the greatest prominence min(y_peak / min(y before it),
-    y_peak / min(y after it));
-  * first minimum = lowest point before the peak, second minimum = lowest point after it;
-  * the curve double-descends when y_peak >= 1.10 * first_min and y_peak >= 1.10 * second_min.
-Also recorded: whether second_min < first_min, rise = peak / first_min - 1, fall = peak / second_min - 1.
-
-Uses ddescent's public API only (ddescent.sweep, ddescent.load).
+A curve (test_error, the full risk, against step) is judged by ddescent's one definition of a double descent
+(ddescent.analysis.landmarks / double_descends: a peak at least 10% above the lowest point on each side of it), the
+definition `ddescent ls` and the figures use. Also recorded: whether the second minimum is below the first, rise =
+peak / first minimum - 1, fall = peak / second minimum - 1.
 """
 
 from __future__ import annotations
@@ -28,12 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import ddescent
 
-THRESHOLD = 1.10
 TUNE = range(0, 60)
 HELD_OUT = range(60, 120)
 BASE = ["experiment=fig9_10", "model.block_lr=null"]
@@ -53,21 +46,13 @@ GRID: dict[str, list[list[str]]] = {
 
 
 def landmarks(step, y) -> dict:
-    """The double-descent landmarks of one curve (see the module docstring)."""
-    step, y = np.asarray(step, dtype=float), np.asarray(y, dtype=float)
-    y = y[np.argsort(step, kind="stable")]
-    y = y[np.isfinite(y)]
-    if len(y) < 3:
-        return {"dd": False, "rise": np.nan, "fall": np.nan, "second_lower": False, "peak_at": -1}
-    before = np.minimum.accumulate(y)               # before[i] = min(y[:i+1])
-    after = np.minimum.accumulate(y[::-1])[::-1]    # after[i] = min(y[i:])
-    i = np.arange(1, len(y) - 1)
-    prominence = np.minimum(y[i] / before[i - 1], y[i] / after[i + 1])
-    k = int(i[np.argmax(prominence)])               # ties: the earliest
-    peak, first, second = y[k], before[k - 1], after[k + 1]
-    return {"dd": bool(peak >= THRESHOLD * first and peak >= THRESHOLD * second),
-            "rise": peak / first - 1, "fall": peak / second - 1, "second_lower": bool(second < first),
-            "peak_at": k}
+    """The double-descent landmarks of one curve under ddescent's one definition (ddescent.analysis.landmarks and
+    double_descends: a peak at least 10% above the lowest point on each side)."""
+    from ddescent import analysis
+
+    lm = analysis.landmarks(step, y)
+    return {"dd": analysis.double_descends(lm), "rise": lm["rise"], "fall": lm["fall"],
+            "second_lower": bool(lm["below"] < 0), "peak_at": lm["peak_step"]}
 
 
 def per_curve(df: pd.DataFrame) -> pd.DataFrame:
