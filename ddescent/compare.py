@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ddescent import analysis
+from ddescent import analysis, spec
 from ddescent.errors import ConfigError
 from ddescent.stats import Interval, welch
 
@@ -42,17 +42,6 @@ class Comparison:
         return out
 
 
-def _flat(config, prefix=""):
-    node = json.loads(config) if isinstance(config, str) else config
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value, sort_keys=True, default=str)
-    return out
-
-
 # not part of what a run computes: where it is stored, what is drawn, how progress is shown
 BOOKKEEPING = ("results", "name", "figures", "progress", "logger.", "hydra.")
 AXIS_KEYS = {"width": ("width", "model.width"), "n_train": ("n_train", "data.n_train"),
@@ -62,7 +51,8 @@ AXIS_KEYS = {"width": ("width", "model.width"), "n_train": ("n_train", "data.n_t
 def _constant(fin: pd.DataFrame, on: str) -> dict[str, str]:
     """The settings every run of one side shares (what varies inside a side, its axis and seeds among it, is not
     a difference between the sides)."""
-    flat = pd.DataFrame([_flat(c) for c in fin["config"]])
+    flat = pd.DataFrame([{k: json.dumps(v, sort_keys=True, default=str) for k, v in spec.flat(c).items()}
+                         for c in fin["config"]])
     skip = set(AXIS_KEYS[on])
     return {k: flat[k].iloc[0] for k in flat.columns
             if flat[k].nunique() == 1 and k not in skip and not k.startswith(BOOKKEEPING)}

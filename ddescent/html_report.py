@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ddescent import analysis, figures, listing, query
+from ddescent import analysis, figures, listing, query, spec
 from ddescent.version import __version__
 
 POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -126,7 +126,7 @@ def _experiment(name: str, df: pd.DataFrame, eps: float) -> str:
     if skipped:
         head.append(f"<details class='skipped'><summary>{len(skipped)} figures these records do not allow</summary>"
                     f"<ul>{''.join(skipped)}</ul></details>")
-    flat = pd.DataFrame([_flat(c) for c in fin["config"]], index=fin["run_id"])
+    flat = pd.DataFrame([spec.flat(c) for c in fin["config"]], index=fin["run_id"])
     varies = [k for k in flat.columns if flat[k].map(_show).nunique() > 1]
     head.append(_settings(flat, varies))
     head.append(_runs(fin, flat[varies]))
@@ -177,18 +177,6 @@ def _figure(df: pd.DataFrame, name: str, eps: float) -> str:
     return (f"<figure><img alt='{_e(name)}: {_e(summary)}' src='data:image/png;base64,{data}'>"
             f"<figcaption>{_e(name)}: {_e(summary)} (<code>ddescent plot RESULTS --figure {_e(name)}</code>)"
             "</figcaption></figure>")
-
-
-def _flat(config: str, prefix: str = "") -> dict:
-    """A run's config as dotted keys (null stays null, lists stay one value)."""
-    node = json.loads(config) if isinstance(config, str) else config
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _show(value) -> str:

@@ -109,6 +109,19 @@ def run_id(config: dict, fingerprint: str | None = None) -> str:
 RECORDED_AXES = ("width", "n_train", "label_noise", "reg_strength", "seed", "data_seed")
 
 
+def flat(config, prefix: str = "") -> dict:
+    """A run's whole config (a dict or its JSON text) as dotted keys: {"optim.lr": 0.01, "model.depth": 2, ...};
+    null stays null and a list stays one value."""
+    node = json.loads(config) if isinstance(config, str) else config
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def hyperparameters(config: dict) -> dict:
     """The identity as flat columns ("optim.lr": 0.01, "model.depth": 2, "epochs": 500, ...) for the records
     table, so that pandas can group runs without parsing JSON. Axes that have columns of their own and the group

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ddescent import analysis
 from ddescent.figures.base import Figure
-from ddescent.figures.style import band, metric_of, room_for_legends, seeds_note, style_axes, subplots, verdict_title
+from ddescent.figures.style import band, panels, room_for_legends, seeds_note, style_axes, verdict_title
 
 
 def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
@@ -28,12 +28,7 @@ def fig9_10(df: pd.DataFrame, widths: list[float] | None = None, eps: float = 0.
     the title; for the linear lab, the expected risk over training sets is dotted, with its Monte Carlo error."""
     rows = analysis.complete(df)
     rows = rows[rows["epoch"] > 0]
-    if rows.empty:
-        raise ValueError("no complete runs to plot")
-    conds = list(analysis.conditions(rows))
-    own = ax is None
-    fig, axes = subplots(len(conds), ax=ax)
-    metric = metric_of(rows)
+    conds, fig, axes, own, metric = panels(rows, ax)
     along = "step" if metric == "risk (MSE)" else "epoch"
     for ax, (cond, part) in zip(axes, conds):
         chosen = widths or pick_widths(part, eps)

@@ -13,14 +13,13 @@ from ddescent.figures.style import (
     colors,
     mean_usable,
     medians,
-    metric_of,
+    panels,
     only_widths,
     params_axis,
     room_for_legends,
     seeds_note,
     size_label,
     style_axes,
-    subplots,
     theory_line,
     verdict_title,
 )
@@ -31,12 +30,7 @@ def fig9_9(df: pd.DataFrame, eps: float = 0.01, widths: list[float] | None = Non
     interpolation threshold dashed, each curve's verdict in the panel's title, and for the linear lab the theory
     (broken at its pole p = n, where the seed median stands in for the mean)."""
     rows = analysis.final(only_widths(analysis.complete(df), widths))
-    if rows.empty:
-        raise ValueError("no complete runs to plot")
-    conds = list(analysis.conditions(rows))
-    own = ax is None
-    fig, axes = subplots(len(conds), ax=ax)
-    metric = metric_of(rows)
+    conds, fig, axes, own, metric = panels(rows, ax)
     for ax, (cond, part) in zip(axes, conds):
         curves = analysis.variants(part, "width")
         verdicts = []

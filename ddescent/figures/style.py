@@ -192,6 +192,17 @@ def subplots(n: int, cols: int = 3, w: float = 6.0, h: float = 4.6, ax=None):
     return fig, flat[:n]
 
 
+def panels(rows: pd.DataFrame, ax=None):
+    """A curve figure's panels: one per condition of `rows` (ValueError when there is none), the figure and its
+    axes (or the caller's `ax`), whether the figure is the figure's own (not a caller's), and the error axis's
+    name. Returns (conditions, fig, axes, own, metric)."""
+    if rows.empty:
+        raise ValueError("no complete runs to plot")
+    conds = list(analysis.conditions(rows))
+    fig, axes = subplots(len(conds), ax=ax)
+    return conds, fig, axes, ax is None, metric_of(rows)
+
+
 def seeds_note(part: pd.DataFrame, by: str) -> str:
     """", N seeds": the most replicates (seed, data_seed) behind one point of one curve (", 1 seed" too: a figure
     of one seed says so)."""
