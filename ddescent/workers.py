@@ -25,12 +25,28 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Callable
 
-from ddescent.machine import usable_cores
+from ddescent.machine import torch_threads, usable_cores
 
 log = logging.getLogger("ddescent")
 
 PRELOAD = ["ddescent.runner"]  # torch, the models, the data and the store
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def step_flops(pack: list) -> float:
+    """A pack's arithmetic per training step (planner units, see ddescent.planner.training_flops): every member is
+    padded to the widest."""
+    return len(pack) * max(j.flops / max(1, j.steps) for j in pack)
+
+
+def pack_threads(packs: list[list], workers: int, ceiling: int | None = None) -> int:
+    """torch's threads for each of `workers` processes that train these packs on the CPU
+    (ddescent.machine.torch_threads: an explicit OMP_NUM_THREADS, else 1 for small steps, else the cores not busy,
+    shared among the workers), at most `ceiling`. Packs that train on a GPU keep the usable cores, shared."""
+    if any(j.accelerator for p in packs for j in p):
+        threads = max(1, usable_cores() // max(1, workers))
+        return min(threads, ceiling) if ceiling else threads
+    return torch_threads(workers, max((step_flops(p) for p in packs), default=None), ceiling=ceiling)
 
 
 @contextlib.contextmanager

@@ -533,10 +533,9 @@ def test_quiet_silences_mlflow(tiny, tmp_path, no_mlflow_env, monkeypatch):
     run ... at: <url>" it prints to stdout when a run ends on a tracking server (here a SQLite store that MLflow
     is made to take for one, so that it prints)."""
     pytest.importorskip("mlflow")
+    from conftest import cli
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
     from mlflow.tracking._tracking_service import client as service
-
-    from conftest import cli
 
     monkeypatch.setattr(service, "RestStore", SqlAlchemyStore)
     monkeypatch.setattr(service, "get_workspace_url", lambda: "http://mlflow.test")

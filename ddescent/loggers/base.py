@@ -201,17 +201,6 @@ def numbers_of(row: Mapping) -> dict[str, int | float]:
     return out
 
 
-def flatten(config: Mapping, prefix: str = "") -> dict[str, Any]:
-    """{"optim": {"lr": 0.01}} -> {"optim.lr": 0.01}; lists stay lists."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def logs_dir(run: dict, backend: str) -> Path:
     return Path(run["results"]) / run["experiment"] / "_logs" / backend
 
@@ -235,9 +224,9 @@ def params_of(config: Mapping) -> dict[str, Any]:
     """A run's hyperparameters as a tracker shows them: the flattened config without ddescent's plumbing
     (PLUMBING) and without the group keys that only repeat a sweep axis (model.width is width, train.seed is
     seed), so each knob appears once."""
-    from ddescent.spec import MIRRORS
+    from ddescent.spec import MIRRORS, flat
 
-    return {k: v for k, v in flatten(config).items() if not _is_plumbing(k) and k not in MIRRORS}
+    return {k: v for k, v in flat(dict(config)).items() if not _is_plumbing(k) and k not in MIRRORS}
 
 
 def tracked(row: Mapping) -> dict:
@@ -249,13 +238,10 @@ def run_name(config: Mapping) -> str:
     """A short name for a run from the axes a sweep varies: mlp-w47-n4000-s0; the regularizer and its lambda
     (l2=0.001), a model's solver and a data seed other than 0 when there are. Not unique (a label-noise sweep
     gives its runs one name): trackers keep the run id beside it."""
+    from ddescent.spec import lookup
+
     def get(key, default=None):
-        node = config
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return default
-            node = node[part]
-        return node
+        return lookup(dict(config), key, default)
 
     def num(value) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
