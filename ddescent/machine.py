@@ -13,7 +13,10 @@ UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 
 # ----------------------------------------------------------------------------- cores and threads
 
-SMALL_STEP_FLOPS = 1e9  # a training step below this (planner units: 6 x parameters x batch, x members) gets 1 thread
+# A training step below this (planner units: 6 x parameters x batch, x members) gets 1 thread. Measured on an idle
+# 2-core x86-64 (torch 2.13, OpenMP): 2 threads took a width-8 MLP's step (3e5) 1.2x longer than 1 thread, were
+# even around 5e6 (MLP width 64; 4 x width 32) and 0.5-0.75x from 6e7 (width 300) up.
+SMALL_STEP_FLOPS = 5e6
 SAMPLE_S = 0.25  # how long busy_cores watches the CPUs
 
 
