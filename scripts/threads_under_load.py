@@ -3,7 +3,7 @@ machine and while CPU-bound processes compete (issue 24, item 3).
 
     python scripts/threads_under_load.py                      # 3 rounds per case, idle and with 2 competing
     python scripts/threads_under_load.py --rounds 5 --loads 0,1,2 --cases single,sweep
-    python scripts/threads_under_load.py --arm today:PYTHONPATH=/tmp/head --arm now: --arm omp1:OMP_NUM_THREADS=1
+    python scripts/threads_under_load.py --arm today:PYTHONPATH=../old-checkout --arm now: --arm omp1:OMP_NUM_THREADS=1
 
 Cases (each command trains: a fresh results folder and --force, --no-plot -q):
 
@@ -141,7 +141,7 @@ def main() -> None:
         stop_load(hogs)
         shutil.rmtree(base, ignore_errors=True)
     ref = arms[-1][0]
-    print(f"\n| case | competing | busy cores | " + " | ".join(f"{label} (s)" for label, _ in arms)
+    print("\n| case | competing | busy cores | " + " | ".join(f"{label} (s)" for label, _ in arms)
           + " | " + " | ".join(f"{label} / {ref}" for label, _ in arms[:-1]) + " |")
     print("|---|---|---|" + "---|" * (2 * len(arms) - 1))
     for row in rows:
