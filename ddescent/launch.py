@@ -19,8 +19,7 @@ from ddescent.planner import Job
 from ddescent.progress import Reporter
 from ddescent.runner import Outcome, execute
 from ddescent.spec import RunSpec
-from ddescent.machine import usable_cores
-from ddescent.workers import Pool, Task, die_with_process
+from ddescent.workers import Pool, Task, die_with_process, pack_threads
 
 log = logging.getLogger("ddescent")
 
@@ -48,12 +47,19 @@ def run_local(pack_list: list[list[Job]], events, workers: int | None = None, fo
     """Train packs on this machine. Small models are bound by per-step overhead, which threads do not share
     well: with several packs, each core runs its own worker process with one thread (see ddescent.workers),
     the costliest packs first so the workers finish together. A single pack, or packs that train on a GPU, run
-    here (on every core)."""
+    here. torch's threads, here and in each worker, are ddescent.machine.torch_threads' choice (1 for small
+    steps; never more cores than are free), and this process's own setting comes back afterwards."""
     order = sorted(pack_list, key=packing.pack_time, reverse=True)
     workers = max(1, min(packing.processes([j for pack in order for j in pack], workers), len(order)))
+    threads = pack_threads(order, workers, ceiling=torch.get_num_threads())  # see ddescent.machine.torch_threads
     if workers == 1:
-        return [o for pack in order for o in execute([j.spec for j in pack], events, force)]
-    pool = Pool(workers, max(1, usable_cores() // workers))
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return [o for pack in order for o in execute([j.spec for j in pack], events, force)]
+        finally:
+            torch.set_num_threads(previous)
+    pool = Pool(workers, threads)
     try:
         return pool.run([Task([j.spec for j in pack], [j.label for j in pack]) for pack in order], events, force)
     finally:
@@ -134,10 +140,10 @@ def hydra_task(cfg) -> list[dict]:
     if launch.get("parent"):  # a joblib worker of a local sweep: it must not outlive the sweep
         die_with_process(str(launch.parent))
     preemption_state = _checkpoint_on_preemption() if os.environ.get("SLURM_JOB_ID") else None
-    torch.set_num_threads(int(launch.get("threads") or usable_cores()))
     specs, labels = read_pack(launch.pack)
     for device in sorted({s.config["train"]["device"] for s in specs}):
         check_device(device)  # here, on the node that runs the job: the submitter may have none of it
+    torch.set_num_threads(int(launch.get("threads") or pack_threads([[Job(s, False) for s in specs]], 1)))
     reporter = Reporter(dict(zip([s.run_id for s in specs], labels)))
     try:
         outcomes = execute(specs, reporter, bool(launch.get("force", False)))
@@ -182,7 +188,7 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
                   f"train.device={device}",
                   "+launch.pack=" + ",".join(hydra_quote(str(p)) for p in paths), f"+launch.force={force}"]
     if local:  # on this machine: share its cores, and never outlive the sweep
-        overrides += [f"+launch.threads={max(1, usable_cores() // max(n_jobs, 1))}",
+        overrides += [f"+launch.threads={pack_threads(pack_list, max(n_jobs, 1))}",
                       f"+launch.parent={store.process_token()}"]
     returns = []
     try:

@@ -66,24 +66,27 @@ def _cpu_quota(proc: Path, cgroup: Path) -> float | None:
 def busy_cores(cpus: set[int] | None = None, proc: Path | None = None, seconds: float = SAMPLE_S,
                sleep=time.sleep) -> float:
     """How many of this process's CPUs (`cpus`, default its affinity) other work keeps busy now, in cores: their
-    busy share of a `seconds`-long look at /proc/stat, while this process sleeps. Where /proc/stat cannot be read
-    (macOS), the 1-minute load average. `sleep` stands in for time.sleep in tests."""
+    busy share of a `seconds`-long look at /proc/stat, while this process sleeps, less what this process and its
+    children used meanwhile (the sweep's fork server still importing torch is not other work: it took a core of an
+    idle machine). Where /proc/stat cannot be read (macOS), the 1-minute load average. `sleep` stands in for
+    time.sleep in tests."""
     proc = Path(proc or PROC)
     if cpus is None:
         try:
             cpus = os.sched_getaffinity(0)
         except AttributeError:
             cpus = set()
-    before = _cpu_times(proc, cpus)
+    before, own_before = _cpu_times(proc, cpus), _own_ticks(proc)
     if before:
         sleep(seconds)
-        after = _cpu_times(proc, cpus)
-        busy = 0.0
+        after, own = _cpu_times(proc, cpus), _own_ticks(proc) - own_before
+        busy, window = 0.0, []
         for cpu, (idle0, total0) in before.items():
             if cpu in after and after[cpu][1] > total0:
                 idle1, total1 = after[cpu]
                 busy += 1 - min(1.0, (idle1 - idle0) / (total1 - total0))
-        return max(0.0, busy)
+                window.append(total1 - total0)
+        return max(0.0, busy - (own / (sum(window) / len(window)) if window else 0.0))
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -107,6 +110,24 @@ def _cpu_times(proc: Path, cpus: set[int]) -> dict[int, tuple[int, int]]:
             continue
         out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))
     return out
+
+
+def _own_ticks(proc: Path) -> int:
+    """CPU time (clock ticks, as /proc/stat counts) used so far by this process and its children."""
+    pids = ["self"]
+    try:
+        for task in (proc / "self" / "task").iterdir():
+            pids += (task / "children").read_text().split()
+    except OSError:
+        pass
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = (proc / pid / "stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks
 
 
 def torch_threads(workers: int = 1, step_flops: float | None = None, *, env=None, cores: int | None = None,

@@ -78,6 +78,28 @@ def test_busy_cores_counts_only_this_process_cpus_while_it_sleeps(tmp_path):
     assert machine.busy_cores({0, 1}, proc, sleep=later) == pytest.approx(1.2)
 
 
+def _pid_stat(path, ticks):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"77 (python -c x) R 1 77 77 0 -1 4194304 0 0 0 0 {ticks} 0 0 0 20 0 1 0 1 0 0\n")
+
+
+def test_busy_cores_leaves_out_this_process_and_its_children(tmp_path):
+    # the sweep's fork server, still importing torch while the sweep decides, is not other work
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _stat(proc / "stat", {0: (100, 100), 1: (100, 100)})
+    _pid_stat(proc / "self" / "stat", 10)
+    (proc / "self" / "task" / "1").mkdir(parents=True)
+    (proc / "self" / "task" / "1" / "children").write_text("77 ")
+    _pid_stat(proc / "77" / "stat", 40)
+
+    def later(seconds):  # cpu0 all busy, cpu1 a fifth: the child used one whole core of the 25 ticks
+        _stat(proc / "stat", {0: (125, 100), 1: (105, 120)})
+        _pid_stat(proc / "77" / "stat", 65)
+
+    assert machine.busy_cores({0, 1}, proc, sleep=later) == pytest.approx(0.2)
+
+
 def test_busy_cores_falls_back_to_the_load_average(tmp_path, monkeypatch):
     monkeypatch.setattr(machine.os, "getloadavg", lambda: (1.5, 1.0, 0.5), raising=False)
     assert machine.busy_cores({0, 1}, tmp_path / "no-proc", sleep=lambda s: None) == 1.5
@@ -151,3 +173,54 @@ def test_threads_under_load_times_both_arms_idle_and_loaded(tmp_path):
     table = [line for line in r.stdout.splitlines() if line.startswith("| single |")]
     assert len(table) == 2, r.stdout  # idle and with one competing process
     assert "OMP_NUM_THREADS=1 (s)" in r.stdout
+
+
+# ----------------------------------------------------------------------------- the sweep uses the choice
+
+
+def _planned(flops_per_step):
+    job = _job(flops_per_step)
+    job.spec, job.label = SimpleNamespace(), "w"
+    return job
+
+
+def test_a_sweep_trains_on_the_chosen_threads_and_gives_this_process_its_own_back(monkeypatch):
+    import torch
+
+    from ddescent import launch
+
+    seen, made = [], []
+
+    class Pool:
+        def __init__(self, n, threads):
+            made.append((n, threads))
+
+        def run(self, tasks, events, force):
+            return []
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(launch, "execute", lambda specs, events, force: seen.append(torch.get_num_threads()) or [])
+    monkeypatch.setattr(launch, "Pool", Pool)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(machine, "_cpu_quota", lambda proc, cgroup: None)
+    monkeypatch.setattr(machine, "_affinity", lambda: 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(machine, "busy_cores", lambda: 2.0)  # two CPU-bound processes compete
+        launch.run_local([[_planned(BIG)]], lambda *a: None)
+        assert torch.get_num_threads() == 2  # this process's own setting is back
+        launch.run_local([[_planned(SMALL)]], lambda *a: None)
+        monkeypatch.setattr(machine, "busy_cores", lambda: 0.0)  # idle
+        launch.run_local([[_planned(SMALL)]], lambda *a: None)
+        launch.run_local([[_planned(BIG)]], lambda *a: None)
+        assert seen == [1, 1, 1, 2]
+        monkeypatch.setattr(machine, "_affinity", lambda: 4)
+        launch.run_local([[_planned(BIG)], [_planned(BIG)]], lambda *a: None)  # a worker per core, cores shared
+        monkeypatch.setattr(machine, "busy_cores", lambda: 3.0)
+        launch.run_local([[_planned(BIG)], [_planned(BIG)]], lambda *a: None)
+        assert made == [(2, 2), (2, 1)]
+    finally:
+        torch.set_num_threads(previous)
