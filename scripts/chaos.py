@@ -162,13 +162,21 @@ def worker(tmp: Path, rng: random.Random, args) -> list[str]:
 
 
 def damaged(tmp: Path, rng: random.Random, args) -> list[str]:
-    res, problems = tmp / "damaged", []
+    def damage(first: Path, second: Path) -> None:
+        first.write_bytes(b"")
+        second.unlink()
+        second.mkdir()
+
+    return two_damaged(tmp / "damaged", damage)
+
+
+def two_damaged(res: Path, damage) -> list[str]:
+    """Sweep, `damage(first, second)` two run files, rerun: exactly those two are trained again and set aside."""
+    problems = []
     cmd = ["sweep", *SWEEP, "--results", str(res)]
     run(cmd)
     files = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
-    files[0].write_bytes(b"")
-    files[1].unlink()
-    files[1].mkdir()
+    damage(files[0], files[1])
     rerun(cmd, problems, expect="8 already done, 2 to run")
     aside = sorted(p.name for p in (res / "fig9_9" / "_damaged").glob("*.damaged"))
     if aside != sorted(f"{f.name}.damaged" for f in files[:2]):
@@ -234,19 +242,12 @@ def columns(tmp: Path, rng: random.Random, args) -> list[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    res, problems = tmp / "columns", []
-    cmd = ["sweep", *SWEEP, "--results", str(res)]
-    run(cmd)
-    files = sorted((res / "fig9_9" / "runs").glob("*.parquet"))
-    pq.write_table(pq.read_table(files[0]).drop(["test_error"]), files[0])
-    table = pq.read_table(files[1])
-    pq.write_table(pa.concat_tables([table, table]), files[1])
-    rerun(cmd, problems, expect="8 already done, 2 to run")
-    aside = sorted(p.name for p in (res / "fig9_9" / "_damaged").glob("*.damaged"))
-    if aside != sorted(f"{f.name}.damaged" for f in files[:2]):
-        problems.append(f"_damaged/ holds {aside}")
-    check(res, 10, 60, problems)
-    return problems
+    def damage(first: Path, second: Path) -> None:
+        pq.write_table(pq.read_table(first).drop(["test_error"]), first)
+        table = pq.read_table(second)
+        pq.write_table(pa.concat_tables([table, table]), second)
+
+    return two_damaged(tmp / "columns", damage)
 
 
 def fullfs(tmp: Path, rng: random.Random, args) -> list[str]:
