@@ -321,12 +321,9 @@ def figures_(
         if where:
             from ddescent import query
 
-            try:
-                df = query.where(df, where)
-            except ConfigError as exc:
-                if "no run matches" in str(exc):
-                    continue  # (this experiment has none of the runs asked for)
-                raise
+            df = query.where(df, where, empty_ok=True)
+            if df.empty:
+                continue  # (this experiment has none of the runs asked for)
         target = (out_dir / folder.name if out_dir and len(folders) > 1 else out_dir) or store.figures_dir(folder)
         for name, reason in figures.availability(df).items():
             if reason is None:
@@ -395,12 +392,7 @@ def _ls_table(results: Path, eps: float, where: str | None) -> None:
 
     df = _load(results)
     if where and not df.empty:
-        try:
-            df = query.where(df, where)
-        except ConfigError as exc:
-            if "no run matches" not in str(exc):
-                raise
-            df = df.iloc[:0]
+        df = query.where(df, where, empty_ok=True)
     planned = launch.planned_runs(results) if not where else {}
     if df.empty and not planned:
         typer.echo(f"{results}: no runs" + (" match --where" if where else ""))

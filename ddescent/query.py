@@ -20,10 +20,11 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
     return final(df)
 
 
-def where(df: pd.DataFrame, expression: str | None) -> pd.DataFrame:
+def where(df: pd.DataFrame, expression: str | None, empty_ok: bool = False) -> pd.DataFrame:
     """The records of the runs whose last evaluation satisfies `expression` (pandas query syntax: `epochs==500 and
     seed<3`; a name with a dot in backquotes: `` `model.block_lr`=='equalize' ``). ConfigError, in one line, when it
-    does not parse or names a column the records lack; an empty selection is an error too (nothing to draw)."""
+    does not parse or names a column the records lack; an empty selection is an error too (nothing to draw), unless
+    `empty_ok` (one experiment of several may hold none of the runs asked for)."""
     if not expression:
         return df
     last = final(df)
@@ -37,15 +38,14 @@ def where(df: pd.DataFrame, expression: str | None) -> pd.DataFrame:
                           "in backquotes; `ddescent ls RESULTS --format csv` shows them all)") from None
     if not isinstance(kept, pd.DataFrame):
         raise ConfigError(f"--where {expression!r}: expected a condition on the columns, such as 'seed<3'")
-    if kept.empty:
+    if kept.empty and not empty_ok:
         raise ConfigError(f"--where {expression!r}: no run matches (of {last['run_id'].nunique()})")
     return df[df["run_id"].isin(set(kept["run_id"]))].reset_index(drop=True)
 
 
 def metric(df: pd.DataFrame, name: str | None) -> pd.DataFrame:
     """The records with `name` read as the error axis: its values moved into test_error (and the train metric of the
-    same kind into train_error), so every figure draws it unchanged. The figures' labels say which metric is shown
-    through the `metric` attribute."""
+    same kind into train_error), so every figure draws it unchanged (figures.render relabels the axis)."""
     if not name or name == "test_error":
         return df
     if name not in METRICS:
@@ -57,5 +57,4 @@ def metric(df: pd.DataFrame, name: str | None) -> pd.DataFrame:
     kind = name.split("_", 1)[1]  # error or loss
     out["test_error"] = df[name]
     out["train_error"] = df[f"train_{kind}"] if f"train_{kind}" in df else float("nan")
-    out.attrs["metric"] = name
     return out
