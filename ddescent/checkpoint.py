@@ -13,6 +13,7 @@ start over.
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import logging
@@ -24,6 +25,25 @@ from ddescent import store
 from ddescent.files import NotRegular, open_regular
 
 log = logging.getLogger("ddescent")
+
+
+# train.keep_final=auto keeps a pack's final state up to this size (fig9_9's 16 packs keep 7.7 MB in all; a ResNet18
+# at k = 64 is above it).
+FINAL_AUTO_BYTES = 64e6
+
+
+def _tensor_bytes(node) -> int:
+    if isinstance(node, torch.Tensor):
+        return node.numel() * node.element_size()
+    if isinstance(node, dict):
+        return sum(_tensor_bytes(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in node)
+    return 0
+
+
+def _utc() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def key(run_ids: list[str]) -> str:
@@ -68,12 +88,21 @@ def remove_finished(folder: Path) -> int:
 
 
 class Checkpoint:
-    """The checkpoint of the runs `run_ids` (trained together), saved every `every` epochs of `epochs`."""
+    """The checkpoint of the runs `run_ids` (trained together), saved every `every` epochs of `epochs`; with
+    `keep_final` (True, or "auto": when it is at most FINAL_AUTO_BYTES) their final state is kept too, in
+    `_final/` (see ddescent.extension); with `base` (a kept final state of shorter runs and their ids, in this
+    pack's order: extension.of_pack) runs without a checkpoint of their own continue that state."""
 
-    def __init__(self, folder: Path, run_ids: list[str], every: int, epochs: int, keep: bool = False):
+    def __init__(self, folder: Path, run_ids: list[str], every: int, epochs: int, keep: bool = False,
+                 keep_final: bool | str = False, base=None):
         self.run_ids, self.every, self.epochs, self.keep = list(run_ids), every, epochs, keep
+        self.keep_final, self.base = keep_final, base
         self.path = store.checkpoints_dir(folder) / f"{key(run_ids)}.pt"
         self.meta = self.path.with_suffix(".json")
+        self.final = store.finals_dir(folder) / f"{key(run_ids)}.pt"
+        self.started_at: str | None = None  # when the runs first started (kept across resumes)
+        self.resumed_at: str | None = None
+        self.extends: dict[str, str] = {}  # {run: the run it continues} after resuming from `base`
 
     @staticmethod
     def exists(folder: Path, run_ids: list[str]) -> bool:
@@ -81,35 +110,56 @@ class Checkpoint:
 
     def resume(self, parts: dict) -> int:
         """Load the checkpoint into `parts` ({name: object with state_dict/load_state_dict}) and return its epoch;
-        0 (parts untouched) when there is none or it does not fit, in which case it is moved aside."""
-        if not self.path.exists():
+        else the kept final state of `base`; 0 (parts untouched) when neither is there or fits (a state that
+        does not fit is moved aside)."""
+        state = self._load(self.path, self.run_ids, parts)
+        if state is not None:
+            self.started_at = state.get("started_at") or self.started_at
+            self.extends = state.get("extends") or {}
+            self.resumed_at = _utc()
+            log.debug("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), state["epoch"], self.path.name)
+            return state["epoch"]
+        if self.base is None:
             return 0
+        final, bases = self.base
+        state = self._load(final.path, list(final.runs), parts, epoch=final.epoch)
+        if state is None:
+            return 0
+        self.extends = dict(zip(self.run_ids, bases))
+        log.debug("extending %d run(s) of %d epochs (%s)", len(bases), final.epoch, ", ".join(bases))
+        return final.epoch
+
+    def _load(self, path: Path, runs: list[str], parts: dict, epoch: int | None = None) -> dict | None:
+        """The state in `path`, loaded into `parts`, when it is that of `runs` (at `epoch`, if given) and fits;
+        else None, `parts` untouched, and the file moved aside."""
+        if not path.exists():
+            return None
         try:
-            with open_regular(self.path) as f:  # a FIFO there would block the read forever
+            with open_regular(path) as f:  # a FIFO there would block the read forever
                 state = torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # truncated, not a checkpoint, or carrying objects we refuse to unpickle
             why = "not a regular file" if isinstance(exc, NotRegular) else type(exc).__name__
-            store.quarantine(self.path, f"unreadable checkpoint ({why})")
-            return 0
+            store.quarantine(path, f"unreadable checkpoint ({why})")
+            return None
         backup = {name: copy.deepcopy(part.state_dict()) for name, part in parts.items()}
         try:
-            epoch = self._check(state, parts)
+            self._check(state, parts, runs, epoch)
             for name, part in parts.items():
                 part.load_state_dict(state["parts"][name])  # (modules and optimizers copy onto their device)
         except Exception as exc:  # a checkpoint of other runs, another version, or tampered with
             for name, part in parts.items():
                 part.load_state_dict(backup[name])
-            store.quarantine(self.path, f"checkpoint does not fit these runs: {exc}")
-            return 0
-        log.debug("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), epoch, self.path.name)
-        return epoch
+            store.quarantine(path, f"checkpoint does not fit these runs: {exc}")
+            return None
+        return state
 
-    def _check(self, state, parts: dict) -> int:
-        if not isinstance(state, dict) or state.get("runs") != self.run_ids:
+    def _check(self, state, parts: dict, runs: list[str], expected: int | None = None) -> int:
+        if not isinstance(state, dict) or state.get("runs") != runs:
             raise ValueError("it belongs to other runs")
         epoch = state.get("epoch")
-        if not isinstance(epoch, int) or not 1 <= epoch < self.epochs:
-            raise ValueError(f"epoch {epoch!r} is outside 1..{self.epochs - 1}")
+        if not isinstance(epoch, int) or not 1 <= epoch < self.epochs or expected is not None and epoch != expected:
+            raise ValueError(f"epoch {epoch!r} is outside 1..{self.epochs - 1}" if expected is None
+                             else f"epoch {epoch!r}, its sidecar says {expected}")
         if not isinstance(state.get("parts"), dict) or set(state["parts"]) != set(parts):
             raise ValueError(f"parts {sorted(state.get('parts') or [])}, expected {sorted(parts)}")
         recorded = state["parts"].get("recorder", {}).get("epoch")
@@ -121,12 +171,29 @@ class Checkpoint:
         """Every `every` epochs (not at the last: the results are written then), or `now` (a stop was asked)."""
         if epoch >= self.epochs or not now and (not self.every or epoch % self.every):
             return
-        state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
+        state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()},
+                 "started_at": self.started_at, "extends": self.extends}
         if not self.meta.exists():
             store.write_atomic(self.meta, lambda f: f.write(json.dumps({"runs": self.run_ids}).encode()))
         store.write_atomic(self.path, lambda f: torch.save(state, f))
         if now:
             log.warning("checkpointed %d run(s) at epoch %d (%s)", len(self.run_ids), epoch, self.path.name)
+
+    def save_final(self, epoch: int, parts: dict) -> None:
+        """Keep the state the runs ended in (train.keep_final), for a sweep with more epochs to continue; "auto"
+        keeps it when it is at most FINAL_AUTO_BYTES. Written before the runs' files: once those exist, a kept
+        state is there too."""
+        if not self.keep_final:
+            return
+        state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
+        size = _tensor_bytes(state)
+        if self.keep_final == "auto" and size > FINAL_AUTO_BYTES:
+            log.debug("final state of %d run(s) not kept: %.0f MB > %.0f MB (train.keep_final=true keeps it)",
+                      len(self.run_ids), size / 1e6, FINAL_AUTO_BYTES / 1e6)
+            return
+        store.write_atomic(self.final.with_suffix(".json"),
+                           lambda f: f.write(json.dumps({"runs": self.run_ids, "epoch": epoch}).encode()))
+        store.write_atomic(self.final, lambda f: torch.save(state, f))
 
     def close(self) -> None:
         """Call once the runs' files are written (never before: until then the checkpoint is all there is of

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ddescent import checkpoint, data, models, packing, store
+from ddescent import checkpoint, data, extension, models, packing, store
 from ddescent.errors import ConfigError
 from ddescent.config import (compose, compose_all, expand, expand_one, hydra_quote, split_overrides, take_search_path,
                              validate)
@@ -35,6 +35,7 @@ class Job:
     label: str = ""
     damaged: str | None = None  # what is wrong with a result file that exists but does not read back whole
     overrides: list[str] = field(default_factory=list)
+    extension: extension.Extension | None = None  # a shorter run it continues, or why it cannot
 
     @functools.cached_property
     def flops(self) -> float:
@@ -87,6 +88,8 @@ def plan(overrides: list[str], results: str | None = None, *, memory_check: bool
     if memory_check:
         check_memory(planned)
     _label(planned)
+    for job_id, ext in extension.plan(planned).items():
+        jobs[job_id].extension = ext
     return planned
 
 
@@ -221,13 +224,27 @@ def show_plan(jobs: list[Job], stream=None) -> None:
     stream = stream or sys.stdout
     pending = [j for j in jobs if not j.done]
     for j in jobs:
-        state = "done   " if j.done else ("damaged" if j.damaged else "pending")
-        print(f"{j.spec.run_id}  {state}  {j.label}", file=stream)
+        state = "done   " if j.done else ("damaged" if j.damaged else "extend " if _extends(j) else "pending")
+        print(f"{j.spec.run_id}  {state}  {j.label}{_extension_note(j)}", file=stream)
     flops = sum(j.flops for j in pending)
     workers = packing.processes(pending) if pending else 1
     print(f"{len(jobs)} jobs: {len(jobs) - len(pending)} done, {len(pending)} pending in "
           f"{len(packs(pending, workers)) if pending else 0} packs; about {flops / 1e12:.2f} TFLOP of training "
           "arithmetic pending", file=stream)
+
+
+def _extends(job: Job) -> bool:
+    return job.extension is not None and bool(job.extension.together)
+
+
+def _extension_note(job: Job) -> str:
+    """What the plan says of a pending run with a shorter finished run (ddescent.extension)."""
+    ext = job.extension
+    if job.done or ext is None:
+        return ""
+    if ext.together:
+        return f"  (extends {ext.base}: trains epochs {ext.epoch + 1}-{job.spec.config['epochs']})"
+    return f"  (trained from the start: {ext.why_not})"
 
 
 def packs(jobs: list[Job], workers: int | None = None, planned: list[Job] = ()) -> list[list[Job]]:
@@ -243,4 +260,10 @@ def packs(jobs: list[Job], workers: int | None = None, planned: list[Job] = ()) 
             if pending & set(runs) and all(r in by_id for r in runs):
                 together.append(runs)
                 riders += [by_id[r] for r in runs if r not in pending]
+    taken = {r for runs in together for r in runs}
+    for job in jobs:  # runs continuing a kept final state train in its pack, in its order
+        runs = list(job.extension.together) if _extends(job) else []
+        if runs and runs not in together and not taken & set(runs) and all(r in pending for r in runs):
+            together.append(runs)
+            taken |= set(runs)
     return packing.group([*jobs, *riders], packing.processes(jobs, workers), together)

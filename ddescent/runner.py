@@ -27,7 +27,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from ddescent import accel, loggers, models, packing, regularizers, store
+from ddescent import accel, extension, loggers, models, packing, regularizers, store
 from ddescent import data as datasets
 from ddescent.accel import resolve_device
 from ddescent.checkpoint import Checkpoint
@@ -81,24 +81,27 @@ def execute(specs: list[RunSpec], events: Events | None = None, force: bool = Fa
             outcomes += _train_and_store([s for s in specs if s in todo or s in done], events,
                                          write={s.run_id for s in todo})
         elif todo:
-            outcomes += _train_and_store(todo, events)
+            outcomes += _train_and_store(todo, events, extend=not force)
     return outcomes
 
 
-def _train_and_store(specs: list[RunSpec], events: Events, write: set[str] | None = None) -> list[Outcome]:
+def _train_and_store(specs: list[RunSpec], events: Events, write: set[str] | None = None,
+                     extend: bool = False) -> list[Outcome]:
     """Train, then write each run's file (those in `write`, by default all); every evaluation row also goes to the
-    runs' trackers (logger=...)."""
+    runs' trackers (logger=...). With `extend`, runs continue the kept final state of their shorter runs where
+    there is one (ddescent.extension)."""
     write = {s.run_id for s in specs} if write is None else write
     trackers = loggers.Trackers([s for s in specs if s.run_id in write])
     try:
         return _train_and_write(specs, lambda kind, payload: (trackers(kind, payload), events(kind, payload)),
-                                trackers, write)
+                                trackers, write, extend)
     except BaseException as exc:
         trackers.close_all("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
 
 
-def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Trackers, write: set[str]) -> list[Outcome]:
+def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Trackers, write: set[str],
+                     extend: bool = False) -> list[Outcome]:
     shared = packing.shared(specs)  # data, family, recipe: the same for every member (only width and seed differ)
     started = _utc()
     device = resolve_device(shared.train.device)
@@ -115,7 +118,10 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
         histories = [_solved(family, s, m, data) for s, m in zip(specs, members)]
     else:
         checkpoint = Checkpoint(specs[0].folder, [s.run_id for s in specs], shared.train.checkpoint_every,
-                                _epochs(shared, data), shared.train.keep_checkpoints)
+                                _epochs(shared, data), shared.train.keep_checkpoints,
+                                keep_final=shared.train.get("keep_final", "auto"),
+                                base=extension.of_pack(specs) if extend else None)
+        checkpoint.started_at = started
         trained = _fit(family, specs, members, data, device, events, checkpoint)
         if trained.stopped == "preempted":  # the checkpoint holds them; the requeued job finishes them
             trackers.close_all("interrupted")
@@ -126,7 +132,7 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
     for spec, member, history in zip(specs, members, histories):
         if spec.run_id not in write:
             continue
-        frame = records(spec, member, data, history, device, started)
+        frame = records(spec, member, data, history, device, started, checkpoint)
         store.write_run(frame, store.run_path(spec.folder, spec.run_id))
         trackers.close(spec.run_id, history)
         last = history.rows[-1] if history.rows else {}
@@ -180,7 +186,8 @@ def _fit(family, specs: list[RunSpec], members: list, data, device, events: Even
 
         def watch(epoch: int, rows: dict) -> None:
             events("epoch", {"runs": ids, "epoch": epoch, "epochs": epochs,
-                             "rows": {ids[g]: row for g, row in rows.items()}})
+                             "rows": {ids[g]: row for g, row in rows.items()},
+                             "extends": [checkpoint.extends[i] for i in ids if i in checkpoint.extends]})
 
         plan = Plan([s.cfg.train.seed for s in specs], epochs, shared.train.batch_size, shared.train.eval_points,
                     shared.train.patience, int(shared.train.get("length_buckets", 0)), regularizer.columns, watch)
@@ -193,9 +200,11 @@ def _fit(family, specs: list[RunSpec], members: list, data, device, events: Even
 # ----------------------------------------------------------------------------- records
 
 
-def records(spec: RunSpec, member: torch.nn.Module, data, history: History, device, started: str) -> pd.DataFrame:
+def records(spec: RunSpec, member: torch.nn.Module, data, history: History, device, started: str,
+            checkpoint: Checkpoint | None = None) -> pd.DataFrame:
     """The long-format rows of one run (results contract, design §4), with its hyperparameters as flat columns
-    and its provenance."""
+    and its provenance: when it first started (kept across resumes from its checkpoint), when it last resumed,
+    and the run it extends (ddescent.extension)."""
     cfg = spec.cfg
     frame = pd.DataFrame(history.rows)
     meta = {
@@ -206,7 +215,7 @@ def records(spec: RunSpec, member: torch.nn.Module, data, history: History, devi
         "model": cfg.model.name,
         "optimizer": cfg.optim.name,
         "regularizer": cfg.regularizer.name,
-        "width": float(cfg.width),
+        "width": int(cfg.width) if float(cfg.width).is_integer() else float(cfg.width),
         "n_params": models.count_params(member),
         "n_train": len(data.y_train),
         "n_test": len(data.y_test),
@@ -224,8 +233,10 @@ def records(spec: RunSpec, member: torch.nn.Module, data, history: History, devi
         "compile": cfg.train.get("compile", "none"),
         "data_fingerprint": spec.fingerprint,
         **provenance(),
-        "started_at": started,
+        "started_at": checkpoint.started_at if checkpoint is not None and checkpoint.started_at else started,
+        "resumed_at": checkpoint.resumed_at if checkpoint is not None else None,
         "finished_at": _utc(),
+        "extends": checkpoint.extends.get(spec.run_id) if checkpoint is not None else None,
         **hyperparameters(spec.config),
     }
     for key, value in {**meta, **history.summary}.items():

@@ -51,6 +51,10 @@ def damaged_dir(folder: str | Path) -> Path:
     return Path(folder) / "_damaged"
 
 
+def finals_dir(folder: str | Path) -> Path:
+    return Path(folder) / "_final"
+
+
 def logs_dir(folder: str | Path) -> Path:
     return Path(folder) / "_logs"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ddescent import spec
@@ -26,7 +27,7 @@ REQUIRED = ("run_id", "status", "epoch", "width", "train_error", "test_error")
 TEXT = ("run_id", "experiment", "status", "dataset", "model", "optimizer", "regularizer", "config",
         "ddescent_version", "torch_version", "device")
 WHOLE = ("n_params", "n_train", "n_test", "seed", "data_seed", "epoch", "step")
-REAL = ("width", "label_noise", "label_noise_effective", "reg_strength", "train_error", "train_loss", "test_error",
+REAL = ("label_noise", "label_noise_effective", "reg_strength", "train_error", "train_loss", "test_error",
         "test_loss", "val_error", "val_loss", "wall_time_s")
 
 
@@ -47,12 +48,25 @@ def conform(table: pa.Table) -> pa.Table:
         kind = table.schema.field(i).type
         if name in TEXT and not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
             raise ValueError(f"column {name} holds {kind}, not text")
-        if name in WHOLE + REAL and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        if name in WHOLE + REAL + ("width",) and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
                                          or pa.types.is_null(kind)):
             raise ValueError(f"column {name} holds {kind}, not numbers")
         if name in REAL and not pa.types.is_float64(kind):
             table = table.set_column(i, name, table.column(i).cast(pa.float64()))
+        if name == "width":
+            table = table.set_column(i, name, _width(table.column(i)))
     return table
+
+
+def _width(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Widths as integers where every one is whole (a family's count of units, features, channels), else as
+    real numbers (files written before widths were stored as integers hold 4.0)."""
+    if pa.types.is_integer(column.type):
+        return column.cast(pa.int64())
+    real = column.cast(pa.float64())
+    if real.null_count == 0 and len(real) and pc.max(real).as_py() < 2**53 and pc.all(pc.equal(pc.floor(real), real)).as_py():
+        return real.cast(pa.int64())
+    return real
 
 
 def with_hyperparameters(table: pa.Table) -> pa.Table:
