@@ -46,6 +46,7 @@ RULES: dict[str, Rule] = {
     "train.threshold_eps": RATE,
     "train.checkpoint_every": NONNEG_INT,
     "train.keep_checkpoints": BOOL,
+    "train.keep_final": one_of("auto", True, False),
     "train.precision": one_of(*accel.PRECISIONS),
     "train.compile": one_of(*accel.COMPILE_MODES),
     "train.channels_last": BOOL,

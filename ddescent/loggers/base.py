@@ -210,7 +210,7 @@ def logs_dir(run: dict, backend: str) -> Path:
 # ddescent's own bookkeeping: where files go, bars, plotting, the tracker itself, checkpoint cadence. None of it
 # changes a run's numbers (see ddescent.spec), and a tracker's parameter table is for what does.
 PLUMBING = ("name", "results", "progress", "plot", "figures", "logger", "hydra", "data.cache_dir",
-            "train.checkpoint_every", "train.keep_checkpoints")
+            "train.checkpoint_every", "train.keep_checkpoints", "train.keep_final")
 # Metrics renamed in trackers that have a step of their own (MLflow, TensorBoard): the records' `step` (optimizer
 # steps taken) would sit beside, and be taken for, the tracker's step axis (which is the epoch).
 RENAMED = {"step": "gd_step"}
