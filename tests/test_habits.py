@@ -161,3 +161,11 @@ def test_ls_formats_and_provenance(tiny, tmp_path):
         assert df[col].notna().all(), col
     assert df["command"].iloc[0].startswith("ddescent sweep width=4,8")
     assert pd.Timestamp(df["finished_at"].iloc[0]) >= pd.Timestamp(df["started_at"].iloc[0])
+
+
+def test_tab_completion_in_a_fresh_session_lists_the_api():
+    # The API loads lazily (importing ddescent does not import torch); dir() must still show it, as a notebook's
+    # tab completion asks dir() before anything is used.
+    out = subprocess.run([sys.executable, "-c", "import ddescent; print(' '.join(dir(ddescent)))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert {"sweep", "run", "load", "plot", "finals", "report", "ConfigError"} <= set(out)
