@@ -6,6 +6,7 @@ slurm-wlm and munge; root). Run with:
 Each test uses the README's tuned launcher (hydra/launcher=slurm) with the lines a user edits for this node."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,8 +36,8 @@ def slurm():
     yield
 
 
-def sweep(*args, results, env=None, tiny=TINY):
-    return subprocess.Popen([sys.executable, "-m", "ddescent", "sweep", *args, *NODE, *tiny, "--results", str(results)],
+def sweep(*args, results, env=None, tiny=TINY, node=NODE):
+    return subprocess.Popen([sys.executable, "-m", "ddescent", "sweep", *args, *node, *tiny, "--results", str(results)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
 
@@ -45,13 +46,19 @@ def jobs() -> list[str]:
     return subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True).stdout.split()
 
 
+def status(results) -> str:
+    r = subprocess.run([sys.executable, "-m", "ddescent", "status", str(results)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def numbers(results):
     cols = ["train_error", "test_error", "train_loss", "test_loss"]
     return store.load(results).set_index(["run_id", "epoch"]).sort_index()[cols]
 
 
 def test_the_tuned_launcher_runs_a_sweep_and_reports_each_run(tmp_path):
-    p = sweep("width=4,8", "epochs=5", results=tmp_path / "r")
+    p = sweep("width=4,8", "seed=0", "epochs=5", results=tmp_path / "r")
     out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     assert store.load(tmp_path / "r").run_id.nunique() == 2
@@ -60,7 +67,7 @@ def test_the_tuned_launcher_runs_a_sweep_and_reports_each_run(tmp_path):
 
 
 def test_a_requeued_job_resumes_and_ends_with_the_uninterrupted_numbers(tmp_path):
-    args = ["width=4,8", "epochs=3000", "train.checkpoint_every=50"]
+    args = ["width=4,8", "seed=0", "epochs=3000", "train.checkpoint_every=50"]
     p = sweep(*args, results=tmp_path / "r")
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "r" / "fig9_9" / "_checkpoints").glob("*.pt")):
@@ -71,6 +78,12 @@ def test_a_requeued_job_resumes_and_ends_with_the_uninterrupted_numbers(tmp_path
     assert p.returncode == 0, err
     trainings = store.trainings(tmp_path / "r" / "fig9_9")
     assert len(trainings) == 4  # each run started twice: before and after the requeue
+    # the submitter said so while it waited, and each run line gives the run's own training time
+    assert re.search(rf"job {job} \(mlp width=\d .* and 1 more\) requeued \(start 2\); its last checkpoint is at "
+                     r"epoch \d+\n", err), err
+    said = {m.group(1): float(m.group(2)) for m in re.finditer(r"(width=\d) .*: complete, .*, ([\d.]+) s\n", err)}
+    last = store.load(tmp_path / "r").sort_values("epoch").groupby("width").last()
+    assert said == {f"width={w:g}": round(t, 1) for w, t in last["wall_time_s"].items()} and min(said.values()) > 0
     # the same pack, trained without interruption with the job's one thread
     ref = subprocess.run([sys.executable, "-m", "ddescent", "sweep", *args, *TINY, "--results", str(tmp_path / "ref")],
                          capture_output=True, text=True, env={**os.environ, "SLURM_CPUS_PER_TASK": "1"})
@@ -85,7 +98,7 @@ def test_a_job_that_raises_is_reported_by_its_runs_and_the_sweep_exits_1(tmp_pat
     data = tmp_path / "data"
     write_mnist(data / "mnist", n_train=40)
     # the job's setup removes the data that planning checked: the job raises
-    p = sweep("data=mnist", "width=4,8", "epochs=1", "n_train=20", "train.batch_size=10", "name=m",
+    p = sweep("data=mnist", "width=4,8", "seed=0", "epochs=1", "n_train=20", "train.batch_size=10", "name=m",
               f"data.root={data}", f"hydra.launcher.setup=['rm -rf {data}']", results=tmp_path / "r", tiny=PLAIN)
     out, err = p.communicate(timeout=300)
     assert p.returncode == 1, err
@@ -95,7 +108,7 @@ def test_a_job_that_raises_is_reported_by_its_runs_and_the_sweep_exits_1(tmp_pat
 
 
 def test_interrupting_the_submitter_leaves_the_running_job_to_finish(tmp_path):
-    p = sweep("width=4", "epochs=1500", results=tmp_path / "r")
+    p = sweep("width=4", "seed=0", "epochs=1500", results=tmp_path / "r")
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "r" / "fig9_9" / "_logs" / "trainings.jsonl").exists():
         time.sleep(0.2)
@@ -105,3 +118,60 @@ def test_interrupting_the_submitter_leaves_the_running_job_to_finish(tmp_path):
     while time.time() < deadline and jobs():
         time.sleep(1)
     assert store.load(tmp_path / "r").run_id.nunique() == 1  # the job found its pack and wrote its run
+
+
+@pytest.mark.parametrize("bad,said", [
+    ("hydra.launcher.gpus_per_node=1", "sbatch: error: Invalid generic resource (gres) specification"),
+    ("hydra.launcher.partition=nothere", "sbatch: error: invalid partition specified: nothere"),
+])
+def test_an_sbatch_refusal_is_reported_as_not_submitted(tmp_path, bad, said):
+    p = sweep("width=4,8", "epochs=5", results=tmp_path / "r", node=NODE + [bad])
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, err
+    assert f"not submitted: {said}" in err and "did not complete" not in err and "stopped waiting" not in err, err
+    assert err.strip().splitlines()[-1].startswith("ddescent: error: 6 run(s) failed"), err
+    assert not jobs()
+    shown = status(tmp_path / "r")
+    assert "6 run(s) pending in 0 job(s)" in shown and shown.count("NOT SUBMITTED") == 6 and said in shown, shown
+
+
+def test_a_failing_setup_line_fails_the_job_and_its_log_is_named(tmp_path):
+    p = sweep("width=4,8", "epochs=5", "hydra.launcher.setup=['echo ready','module load nothere']",
+              results=tmp_path / "r")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 1, err
+    line = next(line for line in err.splitlines() if " ended FAILED: " in line)
+    assert "the setup line 'module load nothere' failed with exit code 127" in line, err
+    log = Path(re.search(r"its log: (\S+)$", line).group(1))
+    assert log.name.endswith("_log.err") and "module: command not found" in log.read_text()
+    job = re.search(r"job (\S+) \(", line).group(1)
+    state = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State,ExitCode", "-j", job], capture_output=True,
+                           text=True).stdout.split()
+    assert state == ["FAILED|127:0"], state
+    assert not (tmp_path / "r" / "fig9_9" / "runs").exists() or not list((tmp_path / "r" / "fig9_9" / "runs").iterdir())
+    assert str(log) in err.strip().splitlines()[-1]  # the exit line names it too
+
+
+def test_status_shows_the_jobs_of_a_no_wait_sweep(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ddescent", "sweep", "--no-wait", "width=4,8", "seed=0",
+                        "epochs=30000", "train.checkpoint_every=500", *NODE, *TINY, "--results", str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "ddescent status" in r.stdout, r.stderr
+    submitter_log = Path(re.search(r"its log: (\S+)", r.stdout).group(1))
+    row = re.compile(r"^  mlp width=(\d) .* (\d+) +RUNNING +(\d+)/30000 +~(\d+):(\d\d)$", re.M)
+    deadline, shown = time.time() + 180, ""
+    while time.time() < deadline and len(row.findall(shown)) < 2:
+        time.sleep(1)
+        shown = status(tmp_path / "r")
+    rows = row.findall(shown)
+    assert len(rows) == 2 and "2 run(s) pending in 1 job(s), 0 done (job states from sacct)" in shown, shown
+    (job,) = jobs()
+    assert {r[1] for r in rows} == {job} and all(0 < int(r[2]) < 30000 for r in rows)
+    subprocess.run(["scancel", job], check=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and "ddescent: error:" not in submitter_log.read_text():
+        time.sleep(1)
+    assert f"job {job} (" in submitter_log.read_text() and "ended CANCELLED" in submitter_log.read_text()
+    shown = status(tmp_path / "r")
+    assert len(re.findall(r"^  mlp width=\d .* CANCELLED +\d+/30000 +-$", shown, re.M)) == 2, shown
+    assert f"its job {job} ended CANCELLED without a result; its log: " in shown, shown
