@@ -5,6 +5,7 @@ interrupted submitter or a requeued job never finds its work gone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,16 +20,23 @@ from ddescent.planner import Job
 from ddescent.progress import Reporter
 from ddescent.runner import Outcome, execute
 from ddescent.spec import RunSpec
-from ddescent.workers import Pool, Task, die_with_process, pack_threads
+from ddescent.store import folder_format
+from ddescent.workers import Pool, Task, die_with_process, pack_threads, reaped_children
 
 log = logging.getLogger("ddescent")
 
 
 def prepare(jobs: list[Job]) -> None:
-    """Before training: remove what writers that died left behind (temporary files, locks), set damaged result
+    """Before training: refuse a folder of a newer format and mark the others as this version's
+    (store.folder_format), remove what writers that died left behind (temporary files, locks), set damaged result
     files aside, and drop checkpoints whose runs are all done."""
+    folders = sorted({j.spec.folder for j in jobs})
+    for folder in folders:  # all of them before anything is written to any
+        folder_format.check(folder)
+    for folder in folders:
+        folder_format.use(folder)
     removed = 0
-    for folder in {j.spec.folder for j in jobs}:
+    for folder in folders:
         for sub in (store.runs_dir(folder), store.checkpoints_dir(folder), folder / ".sweep" / "packs"):
             removed += store.clean_stale(sub)
         removed += checkpoint.remove_finished(folder)
@@ -76,10 +84,15 @@ def write_packs(pack_list: list[list[Job]]) -> list[Path]:
     for pack in pack_list:
         blob = json.dumps({"runs": [{"config": j.spec.config, "fingerprint": j.spec.fingerprint} for j in pack],
                            "labels": [j.label for j in pack]}, sort_keys=True)
-        path = pack[0].spec.folder / ".sweep" / "packs" / f"{checkpoint.key([j.spec.run_id for j in pack])}.json"
+        path = pack_path(pack)
         store.write_atomic(path, lambda f, blob=blob: f.write(blob.encode()))
+        slurm_record(path).unlink(missing_ok=True)  # a job of an earlier sweep had it: not this one
         paths.append(path)
     return paths
+
+
+def pack_path(pack: list[Job]) -> Path:
+    return pack[0].spec.folder / ".sweep" / "packs" / f"{checkpoint.key([j.spec.run_id for j in pack])}.json"
 
 
 def _remove_finished_packs(folder: Path) -> int:
@@ -91,8 +104,15 @@ def _remove_finished_packs(folder: Path) -> int:
             continue
         if all(store.is_done(s.folder, s.run_id) for s in runs):
             path.unlink(missing_ok=True)
+            slurm_record(path).unlink(missing_ok=True)  # the job that had it (ddescent.slurm)
             removed += 1
     return removed
+
+
+def slurm_record(pack: Path) -> Path:
+    from ddescent import slurm
+
+    return slurm.record_path(pack)
 
 
 def planned_runs(path: str | Path) -> dict[str, str]:
@@ -170,9 +190,12 @@ def _requeue(state: dict | None) -> None:
     os._exit(128 + (sig or signal.SIGTERM))
 
 
-def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False) -> list:
+def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False,
+              events=None) -> list:
     """Launch one Hydra job per pack with the chosen launcher; returns when all jobs have ended, with Hydra's
-    JobReturn of each (in the order of pack_list)."""
+    JobReturn of each (in the order of pack_list; None for a job that failed or never ran). With a launcher that
+    runs the jobs elsewhere (SLURM, submitit_local), each run is reported to `events` as its file appears, while
+    the launcher waits."""
     paths = write_packs(pack_list)
     first = pack_list[0][0].spec
     overrides = list(hydra_overrides)
@@ -191,31 +214,80 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
         overrides += [f"+launch.threads={pack_threads(pack_list, max(n_jobs, 1))}",
                       f"+launch.parent={store.process_token()}"]
     returns = []
+    watch = None if local or events is None else RunWatch(pack_list, events)
     try:
-        returns = hydra_app().hydra.multirun(config_name="config", task_function=hydra_task, overrides=overrides)
+        with reaped_children() if local else contextlib.nullcontext():  # workers here die with the sweep
+            returns = hydra_app().hydra.multirun(config_name="config", task_function=hydra_task, overrides=overrides)
     except Exception as exc:  # a job the scheduler killed (scancel, out of memory) ends the launcher's wait
         log.error("the launcher stopped waiting: %s", " ".join(str(exc).split())[:300])
+    finally:
+        if watch is not None:
+            watch.stop()
     flat = [r for batch in (returns or []) for r in (batch if isinstance(batch, list) else [batch])]
     by_pack = {str(Path(r.cfg.launch.pack)): r for r in flat}
     return [by_pack.get(str(p)) for p in paths]
 
 
+class RunWatch:
+    """While a launcher waits for jobs that run elsewhere: every few seconds, each run of the sweep whose file has
+    appeared is reported to `events` (a "run" event, as the runner's), so the run lines come as runs finish."""
+
+    def __init__(self, pack_list: list[list[Job]], events, every: float = 2.0):
+        import threading
+
+        self.jobs = [j for pack in pack_list for j in pack]
+        self.events, self.every, self.reported = events, every, set()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="ddescent-run-watch", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.every):
+            self.scan()
+
+    def scan(self) -> None:
+        for job in self.jobs:
+            if job.spec.run_id not in self.reported and store.run_path(job.spec.folder, job.spec.run_id).exists():
+                outcome = stored_outcome(job)
+                if outcome is not None:
+                    self.reported.add(job.spec.run_id)
+                    self.events("run", {"outcome": outcome})
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
+def stored_outcome(job: Job) -> Outcome | None:
+    """The outcome of a run read back from its file (None while it has none that reads whole): its status, final
+    errors and its training time (the recorded wall time at its last evaluation, over every start)."""
+    path = store.run_path(job.spec.folder, job.spec.run_id)
+    if store.check_run(path, job.spec.run_id) is not None:
+        return None
+    try:
+        last = store.load(path).sort_values("epoch").iloc[-1]
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+    seconds = float(last.get("wall_time_s", float("nan")))
+    return Outcome(job.spec.run_id, job.label, str(last["status"]), seconds,
+                   final={k: float(last[k]) for k in ("train_error", "test_error")})
+
+
 def hydra_outcomes(pack_list: list[list[Job]], returns: list) -> list[Outcome]:
-    """What the launcher's jobs did, read back from the store (the source of truth) and Hydra's job returns."""
+    """What the launcher's jobs did, read back from the store (the source of truth), Hydra's job returns and, for
+    jobs that failed or were never submitted, what the SLURM launcher recorded of them (ddescent.slurm)."""
     from hydra.core.utils import JobStatus
+
+    from ddescent import slurm
 
     outcomes = []
     for pack, ret in zip(pack_list, returns):
         error = ""
         if ret is None or ret.status != JobStatus.COMPLETED:
-            error = "its job did not complete" if ret is None else f"its job failed: {ret._return_value}"
+            error = (slurm.read_record(pack_path(pack)) or {}).get("note") or (
+                "its job did not complete" if ret is None else f"its job failed: {ret._return_value}")
         for job in pack:
-            path = store.run_path(job.spec.folder, job.spec.run_id)
-            if store.check_run(path, job.spec.run_id) is None:
-                last = store.load(path).sort_values("epoch").iloc[-1]
-                outcomes.append(Outcome(job.spec.run_id, job.label, str(last["status"]),
-                                        final={k: float(last[k]) for k in ("train_error", "test_error")}))
-            else:
-                outcomes.append(Outcome(job.spec.run_id, job.label, "failed",
-                                        note=error or "its job ended without writing it"))
+            outcome = stored_outcome(job)
+            outcomes.append(outcome or Outcome(job.spec.run_id, job.label, "failed",
+                                               note=error or "its job ended without writing it"))
     return outcomes

@@ -40,8 +40,9 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
     Progress bars: `bars`, or (None) as the experiment's `progress` setting says (auto: on a terminal)."""
     todo = [j for j in jobs if force or not j.done]
     first = jobs[0].spec
-    log.info("%s: %d jobs, %d already done, %d to run -> %s", first.name, len(jobs), len(jobs) - len(todo),
-             len(todo), first.folder)
+    extending = sum(1 for j in todo if j.extension is not None and j.extension.together and not force)
+    log.info("%s: %d jobs, %d already done, %d to run%s -> %s", first.name, len(jobs), len(jobs) - len(todo),
+             len(todo), f" ({extending} extend shorter runs)" if extending else "", first.folder)
     launch.prepare(jobs)  # also when all is done: a run killed after its files were written left its checkpoint
     if not todo:
         return []
@@ -53,13 +54,39 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
     try:
         if local:
             return launch.run_local(pack_list, reporter, force=force)
-        returns = launch.run_hydra(pack_list, split_overrides(list(overrides))[1], parallel, force)
+        hydra_overrides = split_overrides(list(overrides))[1]
+        returns = launch.run_hydra(pack_list, hydra_overrides, parallel, force, events=reporter)
+        returns = _once_more(pack_list, returns, hydra_overrides, parallel, force, reporter)
         outcomes = launch.hydra_outcomes(pack_list, returns)
-        for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too
-            reporter("run", {"outcome": outcome})
+        for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too (those
+            if outcome.run_id not in reporter.finished:  # the launcher's wait did not report as they finished)
+                reporter("run", {"outcome": outcome})
         return outcomes
     finally:
         reporter.close()
+
+
+def _once_more(pack_list: list[list[Job]], returns: list, hydra_overrides: list[str], parallel: int, force: bool,
+               reporter) -> list:
+    """joblib's workers (loky) share one fate: when one dies (killed, out of memory), loky ends the others and the
+    launcher loses every job it was running or had not started. Each such pack with runs not stored is launched
+    once more (it resumes from its checkpoint where it has one); what fails again is reported failed. The runs are
+    reported once, after this. Other launchers are left alone (a SLURM job cancelled is not to be resubmitted)."""
+    launcher = next((o.split("=", 1)[1] for o in hydra_overrides if o.startswith("hydra/launcher=")), None)
+    if launcher != "joblib" and not (launcher is None and parallel > 1):
+        return returns
+    lost = [i for i, (pack, ret) in enumerate(zip(pack_list, returns))
+            if ret is None and not all(store.is_done(j.spec.folder, j.spec.run_id) for j in pack)]
+    if not lost:
+        return returns
+    left = sum(not store.is_done(j.spec.folder, j.spec.run_id) for i in lost for j in pack_list[i])
+    log.warning("the launcher lost %d job(s) with %d run(s) not stored (a worker died, or a job failed): launching "
+                "them once more", len(lost), left)
+    again = launch.run_hydra([pack_list[i] for i in lost], hydra_overrides, parallel, force, events=reporter)
+    returns = list(returns)
+    for i, ret in zip(lost, again):
+        returns[i] = ret
+    return returns
 
 
 def records(jobs: list[Job]) -> pd.DataFrame:
@@ -81,11 +108,15 @@ def load_quietly(path: Path, warn=None) -> pd.DataFrame:
 
 
 def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
-    """After a sweep: the diverged runs, and the `ls` summary of what it ran, as log lines."""
+    """After a sweep: the diverged runs, and the `ls` summary of what it ran, as log lines; the tracker's record of
+    the sweep as a whole ends (MLflow's parent run: FAILED when some runs failed)."""
+    from ddescent.loggers.base import finish_sweep
+
     diverged = [o for o in outcomes if o.status == "diverged"]
     if diverged:
         log.warning("%d run(s) diverged (recorded with status 'diverged')", len(diverged))
     first = jobs[0].spec
+    finish_sweep(first.config, failed=any(o.status == "failed" for o in outcomes))
     df = load_quietly(first.folder)
     if not df.empty and log.isEnabledFor(logging.INFO):
         ours = df[df["run_id"].isin({j.spec.run_id for j in jobs})]
@@ -95,17 +126,23 @@ def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
 
 def draw_figures(jobs: list[Job]) -> None:
     """The experiment's figures (its `figures:` list), drawn from the folder's records; a figure the records cannot
-    make is skipped with its reason."""
+    make is skipped with its reason. The tracker keeps those drawn with the sweep (MLflow: its parent run's
+    artifacts)."""
     from ddescent import figures
+    from ddescent.loggers.base import finish_sweep
 
     first = jobs[0].spec
     if not first.config.get("plot", True):
         return
     df = load_quietly(first.folder, warn=log.warning)
+    drawn = []
     for name in first.config.get("figures") or ["9.9"]:
         try:
             out = figures.draw(df, name, store.figures_dir(first.folder) / figures.filename(name),
                                eps=first.config["train"]["threshold_eps"])
             log.info("figure %s: %s", name, out)
+            drawn.append(out)
         except ValueError as exc:
             log.warning("figure %s skipped: %s", name, exc)
+    if drawn:
+        finish_sweep(first.config, drawn)

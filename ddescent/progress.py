@@ -102,8 +102,10 @@ class Reporter:
         self.cost_done = 0.0
         self.bars = bars and log.isEnabledFor(logging.INFO)
         self.bar = _bar_class() if self.bars else tqdm
-        self.overall = self.bar(total=self.total, desc="sweep", unit="run", position=0, disable=not self.bars,
-                                dynamic_ncols=True)
+        # No bar at all without bars: tqdm makes a multiprocessing lock even for a disabled one, a semaphore that a
+        # joblib worker killed on Ctrl-C leaves for the resource tracker to warn about ("leaked semaphore objects").
+        self.overall = self.bar(total=self.total, desc="sweep", unit="run", position=0, dynamic_ncols=True) \
+            if self.bars else None
         self.packs: dict[tuple, tqdm] = {}
         self.finished: set[str] = set()
         self.seen: set[tuple] = set()  # packs that reported an epoch: the first report says where training began
@@ -126,8 +128,12 @@ class Reporter:
             self.seen.add(runs)
             if payload["epoch"] > 0:  # (in a worker the checkpoint's own log line goes nowhere: say it here)
                 name = self.labels.get(runs[0], runs[0]) + (f" and {len(runs) - 1} more" if len(runs) > 1 else "")
-                log.info("%s: resumed from its checkpoint at epoch %d of %d", name, payload["epoch"],
-                         payload["epochs"])
+                if payload.get("extends"):
+                    log.info("%s: extends %s (%d epochs): training epochs %d-%d only", name,
+                             _ids(payload["extends"]), payload["epoch"], payload["epoch"] + 1, payload["epochs"])
+                else:
+                    log.info("%s: resumed from its checkpoint at epoch %d of %d", name, payload["epoch"],
+                             payload["epochs"])
         if bar is not None:
             bar.n = payload["epoch"]
             if rows:
@@ -143,14 +149,18 @@ class Reporter:
 
     def _run(self, payload: dict) -> None:
         outcome = payload["outcome"]
+        if outcome.run_id in self.finished:  # each run counts once: a report of a run already reported (a pack
+            return  # that failed after some of its runs were stored) is no news, and no failure of what is stored
         self.done += 1
+        self.total = max(self.total, self.done)
         self.cost_done += self.costs.get(outcome.run_id, 1.0)
         self.finished.add(outcome.run_id)
         for runs in [r for r in self.packs if set(r) <= self.finished]:
             self.packs.pop(runs).close()
-        self.overall.update(1)
+        if self.overall is not None:
+            self.overall.update(1)
         elapsed = time.perf_counter() - self.start
-        eta = elapsed * (self.cost_total - self.cost_done) / self.cost_done if self.cost_done else 0.0
+        eta = max(0.0, elapsed * (self.cost_total - self.cost_done) / self.cost_done) if self.cost_done else 0.0
         label = self.labels.get(outcome.run_id, outcome.label)
         where = f"[{self.done}/{self.total}, {_duration(elapsed)} elapsed, ETA {_duration(eta)}]"
         if outcome.status in ("complete", "diverged"):
@@ -169,4 +179,9 @@ class Reporter:
     def close(self) -> None:
         for bar in self.packs.values():
             bar.close()
-        self.overall.close()
+        if self.overall is not None:
+            self.overall.close()
+
+
+def _ids(run_ids: list[str]) -> str:
+    return ", ".join(run_ids) if len(run_ids) <= 2 else f"{run_ids[0]} and {len(run_ids) - 1} more"

@@ -115,6 +115,130 @@ def die_with_process(token: str, interval: float = 1.0) -> None:
     threading.Thread(target=watch, name=f"ddescent-parent-{token}", daemon=True).start()
 
 
+class Stopped(KeyboardInterrupt):
+    """A signal that asks a command to stop (SIGTERM: a scheduler, `kill`, a container's end), raised in the main
+    thread and handled like Ctrl-C: workers stopped, finished runs kept, one line naming the signal."""
+
+    def __init__(self, signum: int):
+        self.signum, self.name = signum, signal.Signals(signum).name
+        super().__init__(self.name)
+
+
+@contextlib.contextmanager
+def stop_on(signals=(signal.SIGTERM,)):
+    """In this block the `signals` raise Stopped in the main thread (elsewhere, this is a no-op: only the main thread
+    may set handlers); the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, before in previous.items():
+            signal.signal(sig, before)
+
+
+# A joblib (loky) worker is a fresh interpreter that runs none of ddescent's code until its first job arrives: a sweep
+# killed while its workers start leaves them blocked on a pipe they hold both ends of, and their resource trackers
+# with them. So the sweep starts a reaper first, a tiny interpreter of its own that watches the sweep, and marks
+# every process it starts while launching with DDESCENT_SWEEP=<the sweep's token> in the environment, which they
+# carry from their first instruction: when the sweep is gone, the reaper kills what carries its mark, lets the
+# resource trackers clean up and exit (killing them after a few seconds if they do not), then exits.
+
+REAP_VAR = "DDESCENT_SWEEP"
+REAP_POLL_S = 0.2  # how often the reaper looks at the sweep
+REAP_TRACKERS_S = 5.0  # how long the resource trackers get to clean up once the workers are gone
+
+_REAPER = r"""
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+    signal.signal(s, signal.SIG_IGN)  # a Ctrl-C or a hang-up ends the sweep; the reaper outlives it to clean up
+parent, mark, poll, grace = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3]), float(sys.argv[4])
+
+def start(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return ""
+    return "" if fields[0] in "ZX" else fields[19]
+
+pid, token = parent.split("-")
+while start(pid) == token:
+    time.sleep(poll)
+
+def marked():
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if mark not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                out[int(entry)] = b"resource_tracker" in f.read()
+        except OSError:
+            pass
+    return out
+
+deadline = time.monotonic() + grace
+while time.monotonic() < deadline + 10:  # (a process that cannot be killed does not keep the reaper forever)
+    found = {p: tracker for p, tracker in marked().items() if start(p)}
+    if not found:
+        break
+    for p, tracker in found.items():
+        if not tracker or time.monotonic() > deadline:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+    time.sleep(0.1)
+"""
+
+_reaper_of: str | None = None  # the token of the process whose reaper runs
+
+
+def _start_reaper(token: str) -> None:
+    """Start the reaper of this process (once), where there is /proc to find marked processes in."""
+    global _reaper_of
+    if _reaper_of == token or not os.path.isdir("/proc/self"):
+        return
+    env = {k: v for k, v in os.environ.items() if k != REAP_VAR}
+    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", _REAPER, token, f"{REAP_VAR}={token}",
+                                        str(REAP_POLL_S), str(REAP_TRACKERS_S)], env, file_actions=devnull)
+    except OSError as exc:  # the workers still end once their first job arrives (hydra_task: die_with_process)
+        log.warning("could not start the reaper of this sweep's workers: %s", exc)
+        return
+    _reaper_of = token
+
+
+@contextlib.contextmanager
+def reaped_children():
+    """Processes started in this block (a Hydra launcher's workers on this machine, their resource trackers) end
+    with this process, however it ends (kill -9 included) and at every moment of their start-up: see _REAPER."""
+    from ddescent.store import process_token
+
+    token = process_token()
+    _start_reaper(token)
+    saved = os.environ.get(REAP_VAR)
+    os.environ[REAP_VAR] = token
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(REAP_VAR, None)
+        else:
+            os.environ[REAP_VAR] = saved
+
+
 # ----------------------------------------------------------------------------- the pool
 
 
@@ -195,18 +319,23 @@ class Pool:
         return _Slot(process, ours)
 
     def run(self, tasks: list[Task], events: Callable[[str, dict], None], force: bool = False) -> list:
-        """Train every task; returns the runner's Outcomes, with status "failed" for the runs of a task whose
-        worker raised or died (the other tasks go on, on a new worker)."""
+        """Train every task; returns the runner's Outcomes, one per run, with status "failed" for the runs of a task
+        whose worker raised or died before reporting them (the runs it had reported stay as reported, stored runs
+        are never failed after the fact; the other tasks go on, on a new worker)."""
         from ddescent.runner import Outcome, command
 
         queue = list(range(len(tasks)))
         outcomes: list = []
+        reported: dict[int, dict] = {}  # task -> {run_id: the Outcome its worker reported}
 
         def fail(number: int, why: str) -> None:
+            done = reported.pop(number, {})
+            outcomes.extend(done.values())
             for spec, label in zip(tasks[number].specs, tasks[number].labels):
-                outcome = Outcome(spec.run_id, label, "failed", note=why)
-                outcomes.append(outcome)
-                events("run", {"outcome": outcome})
+                if spec.run_id not in done:
+                    outcome = Outcome(spec.run_id, label, "failed", note=why)
+                    outcomes.append(outcome)
+                    events("run", {"outcome": outcome})
 
         while queue or any(slot.task is not None for slot in self.slots):
             for slot in self.slots:
@@ -221,8 +350,11 @@ class Pool:
                     except (EOFError, OSError):
                         kind = None  # it died: its sentinel says so
                     if kind == "event":
+                        if payload[0] == "run":
+                            reported.setdefault(number, {})[payload[1]["outcome"].run_id] = payload[1]["outcome"]
                         events(*payload)
                     elif kind == "done":
+                        reported.pop(number, None)
                         outcomes.extend(payload[0])
                         slot.task = None
                     elif kind == "error":

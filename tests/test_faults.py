@@ -2,15 +2,18 @@
 wait has a deadline (a FIFO checkpoint, a stalled download, a silent tracker), the memory guard sees the limits
 the process really has, and out-of-range settings are one line before any work."""
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -385,3 +388,304 @@ def test_settings_that_used_to_raise_mid_run_are_one_line_before_any_work(tmp_pa
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith(start), line
     assert not res.exists()
+
+
+# 6. -------------------------------------------------------------- folder format versions: old and new on one folder
+
+def _pending_ids(*args):
+    r = cli("sweep", *args, "--dry-run")
+    assert r.returncode == 0, r.stderr
+    return [line.split()[0] for line in r.stdout.splitlines() if "pending" in line][:-1]
+
+
+@pytest.fixture
+def python_process():
+    """A live Python process (what an older ddescent training a run is), ended after the test."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    time.sleep(0.05)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_a_lock_of_an_older_ddescent_holds_its_run_and_the_sweep_says_which_version(tiny, tmp_path, python_process):
+    res = tmp_path / "r"
+    args = ["width=4,8", *tiny, "--results", str(res), "--no-plot"]
+    held, free = _pending_ids(*args)
+    runs = res / "fig9_9" / "runs"
+    runs.mkdir(parents=True)
+    # ddescent 0.1 (f802be6) named its lock .<run_id>.<host>.<pid>.lock, after its process had started
+    old_lock = runs / f".{held}.{store.HOST}.{python_process.pid}.lock"
+    old_lock.touch()
+    dead = runs / f".{free}.{store.HOST}.{_dead_pid()}.lock"  # an older version's lock whose process has ended
+    dead.touch()
+
+    r = cli("sweep", *args)
+    assert r.returncode == 3, r.stderr  # some runs are being trained by another live process
+    assert not store.is_done(res / "fig9_9", held) and store.is_done(res / "fig9_9", free)
+    (line,) = warnings_naming(r.stderr, "run(s) not trained here")
+    assert "an older ddescent (0.1, pid-only locks)" in line and f"process {python_process.pid}" in line, line
+    assert old_lock.exists() and not dead.exists()
+
+    python_process.kill()
+    python_process.wait()
+    r = cli("sweep", *args)
+    assert r.returncode == 0 and "1 already done, 1 to run" in r.stderr, r.stderr
+    assert store.is_done(res / "fig9_9", held) and not old_lock.exists()
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
+def test_an_older_versions_lock_named_by_a_reused_pid_or_a_process_that_is_no_python_holds_nothing(tmp_path):
+    from ddescent.store import locks
+
+    me = os.getpid()
+    assert locks.legacy_alive(me, time.time())  # this Python process, started before the lock
+    assert not locks.legacy_alive(me, time.time() - 3600)  # the lock is older than the process: a reused pid
+    assert not locks.legacy_alive(_dead_pid(), time.time())
+    if "python" not in open("/proc/1/cmdline", "rb").read().split(b"\0")[0].decode():
+        assert not locks.legacy_alive(1, time.time())  # pid 1 is running, but it is not a ddescent
+
+
+# The checks of ddescent 0.1 (f802be6, ddescent/store.py), verbatim but for the names: does it honour our locks?
+def _v01_writer_alive(name: str, mtime: float, host: str) -> bool:
+    STALE_AFTER_S = 24 * 3600
+    parts = name.split(".")
+    if len(parts) >= 5 and parts[2] == host and parts[3].isdigit():
+        try:
+            os.kill(int(parts[3]), 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return time.time() - mtime < STALE_AFTER_S
+
+
+def test_the_locks_this_version_writes_are_honoured_by_older_versions(tmp_path):
+    from ddescent.store import locks
+
+    folder = tmp_path / "runs"
+    with store.claim(folder, "abc123") as claim:
+        assert claim.ours
+        (lock,) = folder.glob(".abc123.*.lock")
+        assert _v01_writer_alive(lock.name, lock.stat().st_mtime, store.HOST)  # 0.1 keeps it
+        writer = locks.Writer.of(lock.name)  # 0.1 from 809b611 on, 0.2, 0.3: pid and start time
+        assert writer is not None and not writer.legacy and writer.alive(lock.stat().st_mtime, store.LOCK_STALE_S)
+    assert not lock.exists()
+
+
+def test_a_folder_of_a_newer_format_is_refused_in_one_line_before_any_work(tiny, tmp_path):
+    import importlib.metadata
+
+    from ddescent.store import folder_format
+    from ddescent.version import __version__
+
+    res = tmp_path / "r"
+    r = cli("sweep", "width=4", *tiny, "--results", str(res), "--no-plot")
+    assert r.returncode == 0, r.stderr
+    folder = res / "fig9_9"
+    marker = json.loads((folder / folder_format.MARKER).read_text())
+    assert marker == {"format": folder_format.FORMAT, "written_by": __version__}
+    # the version recorded in every run file is the real one
+    assert set(store.load(folder).ddescent_version) == {__version__} == {importlib.metadata.version("ddescent")}
+
+    (folder / folder_format.MARKER).write_text(json.dumps({"format": folder_format.FORMAT + 1,
+                                                           "written_by": "9.0.0"}))
+    before = sorted(p.name for p in folder.rglob("*"))
+    r = cli("sweep", "width=8", *tiny, "--results", str(res), "--no-plot")
+    assert r.returncode == 2, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("ddescent: error")]
+    assert f"folder format {folder_format.FORMAT + 1} (written by ddescent 9.0.0)" in line and "upgrade" in line
+    assert sorted(p.name for p in folder.rglob("*")) == before  # nothing trained, cleaned or marked
+
+
+# 7. -------------------------------------------------------------- workers never outlive their sweep; one dead worker
+
+JOBS2 = ["width=2,4", "data.num_samples=1000", "n_train=200", "train.eval_points=3", "progress=off", "seed=0",
+         "--no-plot", "--jobs", "2"]
+
+
+def _session(sid):
+    """The live processes of session `sid` (a sweep started in a session of its own, and all it started): pid ->
+    command line. Processes reparented when the sweep died stay in its session."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] not in "ZX":
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    out[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+        except (OSError, IndexError):
+            pass
+    return out
+
+
+def _sweep_process(out, *args):
+    """`ddescent sweep ARGS` in a session of its own, its output to the file `out` (a pipe would keep a test
+    waiting for whatever process of the sweep outlives it)."""
+    import subprocess
+    import sys
+
+    with open(out, "wb") as f:
+        return subprocess.Popen([sys.executable, "-m", "ddescent", "sweep", *args], stdout=f, stderr=f,
+                                start_new_session=True)
+
+
+def _ended(proc, out, seconds):
+    """The sweep's exit code and output, once it has ended (killed after `seconds`)."""
+    import subprocess
+
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    return proc.returncode, Path(out).read_text()
+
+
+def _wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"no {what} within {seconds} s")
+
+
+def _gone_within(sid, seconds):
+    """Whether session `sid` has no live process within `seconds`; what is left is killed (and named) if not."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _session(sid):
+        time.sleep(0.2)
+    left = _session(sid)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def _training_pids(folder):
+    return {t["pid"] for t in store.trainings(folder)} if (folder / "_logs").exists() else set()
+
+
+@pytest.mark.parametrize("moment", ["resource tracker", "worker", "training"])
+def test_a_sweep_killed_by_sigkill_takes_its_joblib_workers_down_at_every_moment_of_their_start(tmp_path, data_cache,
+                                                                                                moment):
+    res = tmp_path / "r"
+    proc = _sweep_process(tmp_path / "out", *JOBS2, "epochs=400", "--results", str(res))
+    try:
+        if moment == "training":
+            _wait_for(lambda: len(_training_pids(res / "fig9_9")) == 2, 90, "training")
+        else:  # the instant the first such process exists: before it has run any code of ours
+            needle = {"resource tracker": "resource_tracker", "worker": "popen_loky_posix"}[moment]
+            _wait_for(lambda: any(needle in c for c in _session(proc.pid).values()), 90, moment)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not _gone_within(proc.pid, 15), "processes of the sweep alive 15 s after it was killed"
+
+
+def test_one_dead_joblib_worker_costs_only_a_retry_every_run_is_stored_and_counted_once(tmp_path, data_cache):
+    res = tmp_path / "r"
+    proc = _sweep_process(tmp_path / "out", *JOBS2, "epochs=100", "train.checkpoint_every=10", "--results", str(res))
+    try:
+        _wait_for(lambda: len(_training_pids(res / "fig9_9")) == 2, 90, "two workers training")
+        os.kill(max(_training_pids(res / "fig9_9")), signal.SIGKILL)  # one loky worker
+    finally:
+        code, err = _ended(proc, tmp_path / "out", 300)
+    assert code == 0, err
+    assert "launching them once more" in err  # the lost packs (loky ends the other worker too) are tried again
+    runs = [line for line in err.splitlines() if "/2, " in line]
+    assert len(runs) == 2 and all("complete" in line for line in runs), err  # each run once: [1/2], [2/2]
+    assert len(store.load(res / "fig9_9").run_id.unique()) == 2
+    assert not _gone_within(proc.pid, 10)
+
+
+# 8. -------------------------------------------------------------- honest counts under a full disk; signals, one line
+
+def test_a_run_reported_stored_is_never_reported_again_and_the_eta_never_goes_below_zero():
+    import logging
+
+    from ddescent.progress import Reporter
+    from ddescent.runner import Outcome
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger = logging.getLogger("ddescent")
+    saved = logger.level, logger.handlers[:], logger.propagate
+    logger.handlers[:], logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    try:
+        reporter = Reporter({"a": "run a", "b": "run b"}, {"a": 1.0, "b": 1.0})
+        reporter("run", {"outcome": Outcome("a", "run a", "complete", final={"train_error": 0, "test_error": 0})})
+        reporter("run", {"outcome": Outcome("a", "run a", "failed", note="No space left on device")})  # its pack
+        reporter("run", {"outcome": Outcome("b", "run b", "failed", note="No space left on device")})
+        reporter.close()
+    finally:
+        logger.setLevel(saved[0])
+        logger.handlers[:], logger.propagate = saved[1], saved[2]
+    assert len(lines) == 2 and lines[0].startswith("[1/2") and lines[1].startswith("[2/2"), lines
+    assert "FAILED" not in lines[0] and "run b: FAILED" in lines[1] and "ETA -" not in "".join(lines)
+
+
+@pytest.fixture
+def full_runs_folder(tmp_path):
+    """<tmp>/r/fig9_9/runs on a tmpfs that holds two run files and a half (root only: mounting needs it)."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    runs = tmp_path / "r" / "fig9_9" / "runs"
+    runs.mkdir(parents=True)
+    size = 120 * 1024  # run files of this recipe are ~48 KB
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(runs)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield runs
+    subprocess.run(["umount", "-l", str(runs)])
+
+
+def test_under_a_full_disk_stored_runs_are_never_failed_and_every_count_counts_each_run_once(tiny, full_runs_folder):
+    import re
+
+    res = full_runs_folder.parent.parent
+    r = cli("sweep", *tiny, "width=2,4", "seed=0,1,2", "--results", str(res), "--no-plot")
+    stored = {p.stem for p in full_runs_folder.glob("*.parquet")}
+    assert r.returncode == 1 and 0 < len(stored) < 6, r.stderr
+    counters = [tuple(map(int, m)) for m in re.findall(r"\[(\d+)/(\d+),", r.stderr)]
+    assert counters == [(i, 6) for i in range(1, 7)], r.stderr  # one line per run, never [7/6]
+    assert "ETA -" not in r.stderr
+    failed = [line for line in r.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 6 - len(stored), r.stderr  # the stored ones are not among them
+    assert f"ddescent: error: {6 - len(stored)} run(s) failed" in r.stderr
+
+
+@pytest.mark.parametrize("sig,code,line", [(signal.SIGTERM, 143, "ddescent: error: stopped by SIGTERM; "),
+                                           (signal.SIGINT, 130, "ddescent: error: interrupted; ")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_a_sweep_with_jobs_is_one_line_a_nonzero_exit_and_no_leaked_semaphore(tmp_path, data_cache, sig,
+                                                                                         code, line):
+    res = tmp_path / "r"
+    proc = _sweep_process(tmp_path / "out", *JOBS2, "epochs=400", "--results", str(res))
+    try:
+        _wait_for(lambda: len(_training_pids(res / "fig9_9")) == 2, 90, "training")
+        os.kill(proc.pid, sig)
+    finally:
+        returned, err = _ended(proc, tmp_path / "out", 60)
+    assert returned == code, err
+    assert [x for x in err.splitlines() if "error" in x or "Traceback" in x or "Warning" in x][0].startswith(line)
+    assert "leaked semaphore" not in err and "Traceback" not in err, err
+    assert not _gone_within(proc.pid, 10)

@@ -2,7 +2,13 @@
 concurrent sweeps over one results folder from training a run twice. A lock is trusted only while its owner is
 provably alive (same host: its pid and that process's start time, so a reused pid does not hold it; another host:
 a heartbeat that keeps the lock's mtime fresh). Temporary files carry their writer's token in their name, so the
-leftovers of dead writers can be removed."""
+leftovers of dead writers can be removed.
+
+Older versions share folders with this one (see store.folder_format): ddescent 0.1 until 809b611 named a lock
+`.<run_id>.<host>.<pid>.lock` (no start time, no heartbeat). Such a lock is honoured, not trained through: on this
+host while its pid runs a Python process that started before the lock was made, from another host for a day (what
+0.1 itself allowed). In turn every older version honours the locks written here: 0.1 keeps any lock whose pid field
+it cannot read for a day, later versions read the same `<pid>-<start>` token."""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ HOST = socket.gethostname().replace(".", "-")  # dots separate the fields of tem
 LOCK_HEARTBEAT_S = 30.0  # a lock's owner refreshes its mtime this often ...
 LOCK_STALE_S = 180.0  # ... so a lock from another host not refreshed for this long has lost its owner
 TMP_STALE_S = 3600.0  # a temporary file from another host is written in seconds; after an hour it is debris
+LEGACY_STALE_S = 24 * 3600.0  # a pid-only name (ddescent 0.1) from another host: what 0.1 honoured, a day
+LEGACY_VERSION = "0.1"  # the versions that wrote pid-only names
 
 
 def _start_time(pid: int) -> str | None:
@@ -72,27 +80,70 @@ def _refresh_token() -> None:
 os.register_at_fork(after_in_child=_refresh_token)
 
 
+def _started_at(pid: int) -> float | None:
+    """When the process started (seconds since the epoch, to about a second), or None where that is unknown."""
+    start = _start_time(pid)
+    try:
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+        return boot + int(start) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, TypeError):
+        return None
+
+
+def _runs_python(pid: int) -> bool:
+    """Whether the process may be a ddescent (a Python interpreter, or a command naming ddescent); True where its
+    command line cannot be read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return True
+    name = os.path.basename(argv[0]).decode(errors="replace")
+    return name.startswith(("python", "pypy")) or any(b"ddescent" in a for a in argv)
+
+
+def legacy_alive(pid: int, mtime: float) -> bool:
+    """Whether the process an older ddescent's pid-only lock names (on this host) may still be its writer: the pid
+    runs a Python process that started before the lock was made (a pid reused later is not the writer)."""
+    if not process_alive(process_token(pid)):
+        return False
+    started = _started_at(pid)
+    return (started is None or started <= mtime + 2.0) and _runs_python(pid)  # (/proc/stat's boot time: 1 s)
+
+
 @dataclass(frozen=True)
 class Writer:
-    """The owner named in a dot-file's name: .<stem>.<host>.<pid>-<start>[.<random>].tmp|lock"""
+    """The owner named in a dot-file's name: .<stem>.<host>.<pid>-<start>[.<random>].tmp|lock, or, written by
+    ddescent 0.1 (`legacy`), .<stem>.<host>.<pid>[.<random>].tmp|lock"""
 
     host: str
     token: str
+    legacy: bool = False
 
     @classmethod
     def of(cls, name: str) -> Writer | None:
         parts = name.split(".")
-        if len(parts) < 5 or parts[0] != "" or "-" not in parts[3] or not parts[3].split("-")[0].isdigit():
+        if len(parts) < 5 or parts[0] != "":
+            return None
+        if parts[3].isdigit():
+            return cls(parts[2], parts[3], legacy=True)
+        if "-" not in parts[3] or not parts[3].split("-")[0].isdigit():
             return None
         return cls(parts[2], parts[3])
 
     def alive(self, mtime: float, stale_after: float) -> bool:
+        if self.legacy:
+            if self.host == HOST:
+                return legacy_alive(int(self.token), mtime)
+            return time.time() - mtime < LEGACY_STALE_S
         if self.host == HOST:
             return process_alive(self.token)
         return time.time() - mtime < stale_after
 
     def describe(self) -> str:
-        return f"process {self.token.split('-')[0]} on {self.host}"
+        who = f"process {self.token.split('-')[0]} on {self.host}"
+        return f"an older ddescent ({LEGACY_VERSION}, pid-only locks), {who}" if self.legacy else who
 
 
 @dataclass(frozen=True)
@@ -151,8 +202,8 @@ def _live_locks(folder: Path, run_id: str) -> list[tuple[Path, Writer]]:
         if writer is None:
             if p not in _reported:
                 _reported.add(p)
-                log.warning("ignoring %s: not a lock this version writes (delete it if no older ddescent is "
-                            "running)", p)
+                log.warning("ignoring %s: not a lock this version writes (delete it if no other ddescent is running)",
+                            p)
         elif writer.alive(mtime, LOCK_STALE_S):
             live.append((p, writer))
         else:
