@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ddescent.stats import Interval, mean_ci, median_ci, welch
+from ddescent.stats import Interval, mean_ci, median_ci, t_quantile, welch
 
 def theory_modules():
     """The theory modules, imported when a curve has a theory: they import the families (torch), which reading
@@ -56,9 +56,7 @@ def seed_stats(df: pd.DataFrame, x: str, columns: list[str], by: list[str] | Non
 
 
 def _t975(n: np.ndarray) -> np.ndarray:
-    from scipy import stats as scipy_stats
-
-    return scipy_stats.t.ppf(0.975, np.maximum(n - 1, 1))
+    return t_quantile(0.975, np.maximum(n - 1, 1))
 
 
 def median_band(df: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
@@ -76,16 +74,14 @@ NUMERICALLY_ZERO = 1e-8  # a least-squares fit interpolates where its train MSE 
 def least_squares_fit(rows: pd.DataFrame) -> bool:
     """Runs fitted by least squares in closed form (random features' lstsq/ridge, the linear family): they
     interpolate where their train MSE reaches zero, not where a 0-1 error does."""
-    from ddescent import component
-
     models = set(rows["model"].dropna()) if "model" in rows else set()
-    if len(models) != 1:
-        return False
-    family = component.registry("model").get(next(iter(models)))
-    if family is None or not family.squared_loss:
-        return False
     solvers = set(rows["model.solver"].dropna()) if "model.solver" in rows else set()
-    return bool(solvers) and solvers <= set(family.closed_form)
+    if len(models) != 1 or not solvers:  # (closed_form lists model.solver values: no solver, no closed form)
+        return False
+    from ddescent import component  # (the model registry imports torch: asked only for runs that have a solver)
+
+    family = component.registry("model").get(next(iter(models)))
+    return family is not None and family.squared_loss and solvers <= set(family.closed_form)
 
 
 def threshold_rule(rows: pd.DataFrame, eps: float = 0.01) -> tuple[str, float, str]:

@@ -52,8 +52,11 @@ def guarded(fn):
     folder or disk that cannot be written. Ctrl-C ends in one line too."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from ddescent.workers import stop_on
+
         try:
-            return fn(*args, **kwargs)
+            with stop_on():  # SIGTERM: like Ctrl-C, in one line
+                return fn(*args, **kwargs)
         except BrokenPipeError:  # `ddescent ls ... | head`: the reader has what it wanted
             sys.stdout = open(os.devnull, "w")
             return None
@@ -61,8 +64,15 @@ def guarded(fn):
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             fail(str(exc) if isinstance(exc, ConfigError) else _os_message(exc))
-        except KeyboardInterrupt:
-            fail("interrupted; finished runs are kept, rerun the same command to go on", EXIT_INTERRUPTED)
+        except RecursionError:  # pathlib's walk recurses once per level: a tree ~1000 folders deep ends it
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            fail("a folder tree too deep to walk (Python's recursion limit): is a folder nested hundreds of levels "
+                 "deep under the folders given? (HYDRA_FULL_ERROR=1 shows where)")
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", None)  # (workers.Stopped)
+            fail(f"{f'stopped by {exc.name}' if signum else 'interrupted'}; finished runs are kept, rerun the same "
+                 "command to go on", 128 + signum if signum else EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -85,9 +95,25 @@ def _overrides(overrides, config_dir, cfg, package, info, one_run=False) -> list
 
     overrides = hydra_cli.overrides_with_search_path(overrides, config_dir)
     if cfg is None and info is None:
-        return overrides
+        return overrides + _quiet_hydra(overrides)
     typer.echo(hydra_cli.show(overrides, cfg, package, info, one_run), nl=False)
     return None
+
+
+def _quiet_hydra(overrides: list[str]) -> list[str]:
+    """Under -q (`_logging` set the ddescent logger to errors only): Hydra's own lines too. The submitter's `[HYDRA]`
+    lines (its launchers log through Hydra's logging config, to stdout), and the log lines of jobs that run on this
+    machine (basic, joblib: their output is this terminal's); jobs elsewhere (SLURM) keep their log files whole."""
+    if logging.getLogger("ddescent").getEffectiveLevel() < logging.ERROR:
+        return []
+    keys = {o.lstrip("+~").split("=", 1)[0].replace("/", ".") for o in overrides}
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.startswith("hydra/launcher=")), "basic")
+    added = []
+    if not any(k.startswith("hydra.hydra_logging") for k in keys):
+        added.append("hydra.hydra_logging.root.level=ERROR")
+    if launcher in ("basic", "joblib") and not any(k.startswith("hydra.job_logging") for k in keys):
+        added.append("hydra.job_logging.root.level=ERROR")
+    return added
 
 
 @app.command()
@@ -157,7 +183,8 @@ def _in_background(folder: Path) -> None:
     with open(log_file, "ab") as out:
         subprocess.Popen([sys.executable, "-m", "ddescent", *args], stdin=subprocess.DEVNULL, stdout=out,
                          stderr=subprocess.STDOUT, start_new_session=True)
-    typer.echo(f"running in the background; its log: {log_file}\nprogress: ddescent ls {folder}")
+    typer.echo(f"running in the background; its log: {log_file}\nprogress: ddescent ls {folder}"
+               f" (jobs on a cluster: ddescent status {folder})")
 
 
 def _exit_for(outcomes) -> None:
@@ -174,11 +201,39 @@ def _exit_for(outcomes) -> None:
 
 def _load(path: Path, where: str | None = None):
     """The records under `path` (unreadable files named on stderr), only the runs `where` selects."""
-    from ddescent import query
-    from ddescent.orchestrate import load_quietly
+    import warnings
 
-    df = load_quietly(path, warn=lambda line: typer.echo(line, err=True))
+    from ddescent import query, store
+
+    with warnings.catch_warnings(record=True) as caught:  # (not orchestrate.load_quietly: reading needs no torch)
+        warnings.simplefilter("always")
+        df = store.load(path)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    df = _whole_runs(df)
     return query.where(df, where) if where and not df.empty else df
+
+
+# What a run is, beyond its measurements: ls, plot and figures read every one of these (a measurement may be NaN in
+# a run that diverged; these never are in a file ddescent wrote).
+DESCRIBED_BY = ("experiment", "dataset", "model", "optimizer", "regularizer", "width", "n_params", "n_train", "n_test",
+                "label_noise", "reg_strength", "seed", "data_seed", "epoch", "config")
+
+
+def _whole_runs(df):
+    """The runs whose files hold every column that says what the run was; the others (a file with only the columns
+    a file must have to be read at all, from another tool or an edit) are skipped, in one warning line."""
+    if df.empty:
+        return df
+    described = df.reindex(columns=list(DESCRIBED_BY)).notna().groupby(df["run_id"]).any()
+    lacking = described[~described.all(axis=1)]
+    if lacking.empty:
+        return df
+    columns = [c for c in DESCRIBED_BY if not lacking[c].all()]
+    typer.echo(f"warning: skipping {len(lacking)} run(s) whose files lack {', '.join(columns)} (ls, plot and figures "
+               f"read what a run was as well as its measurements): {', '.join(map(str, lacking.index[:5]))}"
+               + (" ..." if len(lacking) > 5 else ""), err=True)
+    return df[~df["run_id"].isin(lacking.index)]
 
 
 WHERE = typer.Option(None, "--where", help="Only the runs whose final row satisfies this pandas query: "
@@ -313,11 +368,12 @@ def figures_(
     if not results.exists():
         raise FileNotFoundError(f"{results}: no such results folder")
     folders = store.experiment_folders(results)
-    drawn = 0
+    drawn = runs = 0
     for folder in folders:
         df = _load(folder)
         if df.empty:
             continue
+        runs += 1
         if where:
             from ddescent import query
 
@@ -336,7 +392,7 @@ def figures_(
                     reason = str(exc)
             typer.echo(f"{folder}: figure {name} skipped: {reason}", err=True)
     if not drawn:
-        fail(f"{results}: no runs found" if not folders else f"{results}: no figure could be drawn")
+        fail(f"{results}: no runs found" if not runs else f"{results}: no figure could be drawn")
 
 
 @app.command("ls")
@@ -388,18 +444,50 @@ def ls_(
 
 
 def _ls_table(results: Path, eps: float, where: str | None) -> None:
-    from ddescent import launch, listing, query
+    from ddescent import listing, query
 
     df = _load(results)
     if where and not df.empty:
         df = query.where(df, where, empty_ok=True)
-    planned = launch.planned_runs(results) if not where else {}
+    planned = {}
+    if not where and next(Path(results).rglob(".sweep/packs/*.json"), None) is not None:
+        from ddescent import launch  # (torch: only where a launcher still holds packs)
+
+        planned = launch.planned_runs(results)
     if df.empty and not planned:
         typer.echo(f"{results}: no runs" + (" match --where" if where else ""))
         return
     for line in listing.summary_lines(df, eps, planned) if not df.empty else \
             [f"{len(planned)} planned run(s) not done yet"]:
         typer.echo(line)
+
+
+@app.command()
+@guarded
+def status(
+    results: Path = typer.Argument(Path("results"), help="An experiment folder or a results root (default: ./results)."),
+):
+    """The runs a sweep handed to SLURM that are not done yet (a `--no-wait` sweep, or one still waiting): each
+    with its job id, the job's state (from sacct, or squeue; "unknown" when neither knows it), its last checkpointed
+    epoch and the training time left at the speed it has trained so far; and how many runs are done."""
+    from ddescent import slurm
+
+    if not results.exists():
+        fail(f"{results}: no such folder")
+    folders = slurm.experiment_folders(results)
+    if not folders:
+        fail(f"{results}: no experiment folders here")
+    quiet = []  # on a root of several experiments: those with nothing pending in one line
+    for folder in folders:
+        lines = slurm.status_lines(folder)
+        if len(folders) > 1 and len(lines) == 1 and "nothing pending" in lines[0]:
+            quiet.append(folder)
+            continue
+        for line in lines:
+            typer.echo(line)
+    if quiet:
+        typer.echo(f"{results}: nothing pending in {len(quiet)} other experiment(s)" if len(quiet) < len(folders)
+                   else f"{results}: nothing pending in its {len(quiet)} experiment(s)")
 
 
 @app.command()

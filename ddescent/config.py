@@ -263,6 +263,7 @@ def expand(overrides: list[str]) -> list[list[str]]:
     jobs: list[list[str]] = []
     for choice in choices:
         base = _compose_checked(parsed, single + choice + hydra_overrides, structure + choice, hydra=True)
+        _check_output_dirs(base)
         params = OmegaConf.select(base, "hydra.sweeper.params") or {}
         lines = [f"{k}={v}" for k, v in params.items()] + fixed + choice  # later lines replace earlier keys
         try:
@@ -385,6 +386,25 @@ def _launching(hydra_overrides: list[str]) -> None:
     LAUNCHER.update(elsewhere=runs_elsewhere(hydra_overrides), warned=set())
 
 
+def _check_output_dirs(cfg: DictConfig) -> None:
+    """hydra.sweep.dir and hydra.run.dir: the launcher makes each job's folder under them after planning; a path
+    through a file can never hold one, so it is refused now, in one line, before anything is written."""
+    for key in ("hydra.sweep.dir", "hydra.run.dir"):
+        try:
+            value = OmegaConf.select(cfg, key)
+        except Exception:  # noqa: BLE001  (an interpolation only the launcher resolves: its own check then)
+            continue
+        if not value:
+            continue
+        path = Path(str(value)).expanduser()
+        for part in (path, *path.parents):
+            if part.is_dir():
+                break
+            if part.exists() or part.is_symlink():
+                raise ConfigError(f"{key}={value}: {part} is {'a file' if part.is_file() else 'not a folder'}; "
+                                  f"{key} must be a folder (or not exist yet): each job's folder is made under it")
+
+
 def hydra_quote(text: str) -> str:
     """`text` as a quoted Hydra override value that reads back exactly, whatever it holds (commas, quotes, `${`,
     backslashes, non-ASCII): a path given on the command line is never split, interpolated or misparsed."""
@@ -485,7 +505,24 @@ def run_config(cfg: DictConfig) -> dict:
     """The resolved config of a run, without Hydra's own node."""
     try:
         if "hydra" not in cfg:  # (composed without Hydra's node: no copy needed)
-            return OmegaConf.to_container(cfg, resolve=True)
-        return OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+            resolved = OmegaConf.to_container(cfg, resolve=True)
+        else:
+            resolved = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]),
+                                              resolve=True)
     except Exception as exc:  # an interpolation that does not resolve
         raise ConfigError(hydra_message(exc)) from exc
+    return _absolute_data_paths(resolved)
+
+
+def _absolute_data_paths(resolved: dict) -> dict:
+    """data.root and data.cache_dir as absolute paths, from the folder the command was given in: a job may run
+    elsewhere (hydra.job.chdir=true moves it into its output folder; a cluster job starts where it likes), and a
+    relative path would name another folder there. Neither is part of a run's identity (spec.NOT_IDENTITY)."""
+    node = resolved.get("data")
+    if isinstance(node, dict):
+        for key in ("root", "cache_dir"):
+            value = node.get(key)
+            if isinstance(value, str) and value not in ("", "???") and not value.startswith("~") \
+                    and not Path(value).is_absolute():
+                node[key] = str(Path(value).absolute())
+    return resolved

@@ -87,7 +87,12 @@ def ls_(root: Optional[Path] = ROOT):
     """One line per dataset: state, files verified, where; then each present dataset's files that are not verified."""
     from ddescent.data import fetch as fx
 
-    typer.echo(f"data root {fx.default_root(root)}")
+    try:
+        typer.echo(f"data root {fx.default_root(root)}")
+    except ConfigError as exc:  # a root that cannot be resolved (a symlink loop): one line
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        _fail(str(exc))
     for d in fx.status(root):
         typer.echo(f"{d['name']:14} {d['state']:9} {len(d['verified'])}/{len(d['files'])} verified  {d['folder']}")
         for f in d["files"] if d["state"] != "missing" else ():

@@ -6,17 +6,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 from torch import nn
 
 from ddescent.data import Data
 from ddescent.metrics import evaluate, members_finite
-
-def eval_epochs(epochs: int, n_points: int) -> list[int]:
-    """Log-spaced evaluation epochs, plus epoch 0 (initialisation) and the last epoch."""
-    grid = np.round(np.geomspace(1, epochs, max(n_points, 1))).astype(int)
-    return sorted({0, epochs, *grid.tolist()})
-
+from ddescent.schedule import eval_epochs  # noqa: F401  (train.py's import; torch-free for the theory)
 
 STATUSES = ("complete", "diverged")
 ROW_KEYS = ("epoch", "step", "wall_time_s")

@@ -1,10 +1,13 @@
 """Closed forms of linear least squares in numpy, shared by the linear family (which fits with them) and the theory
 (which takes expectations of them): minimum-norm least squares, ridge, gradient descent along its whole path, and
-the exact risk of a linear student on the linear teacher-student."""
+the exact risk of a linear student on the linear teacher-student; and gd_path's settings from a run's config
+(`gd_kwargs`). Numpy only: the theory drawn by `ddescent plot` imports no torch."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ddescent.errors import ConfigError
 
 
 def min_norm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -99,6 +102,35 @@ def gd_steps(x, y, steps, lr, momentum=0.0, nesterov=False, decay=0.0, precond=N
         if t in want:
             out[t] = v.copy()
     return np.stack([out[int(t)] for t in steps])
+
+
+def gd_kwargs(cfg, blocks, n_train: int) -> dict:
+    """gd_path's keyword arguments for a run of model=linear (solver gd): step size (optim.lr, null for
+    1/lambda_max), momentum, nesterov, decay (optim.weight_decay, plus lambda / n_train with regularizer=l2, the
+    tool's per-sample convention) and the per-coordinate step multipliers of model.block_lr over the first p
+    coordinates of the data's [size, scale] blocks (None: these data have no blocks)."""
+    optim, model, reg = cfg["optim"], cfg["model"], cfg["regularizer"]
+    p = int(model["width"])
+    decay = float(optim.get("weight_decay") or 0.0)
+    if reg["name"] == "l2":
+        decay += float(reg["strength"]) / n_train
+    block_lr = model.get("block_lr")
+    precond = None
+    if block_lr is not None:
+        if blocks is None:
+            raise ConfigError("model.block_lr: these data have no blocks (no data.truth); set model.block_lr=null")
+        sizes = [int(size) for size, _ in blocks]
+        f = np.repeat([float(scale) for _, scale in blocks], sizes)[:p]
+        if block_lr == "equalize":
+            precond = (f.max() / f) ** 2
+        elif len(block_lr) != len(sizes):
+            raise ConfigError(f"model.block_lr={list(block_lr)}: the data have {len(sizes)} blocks "
+                              f"(sizes {sizes}); give one multiplier per block")
+        else:
+            precond = np.repeat(np.asarray(list(block_lr), dtype=np.float64), sizes)[:p]
+    lr = optim.get("lr")
+    return {"lr": None if lr is None else float(lr), "momentum": float(optim.get("momentum") or 0.0),
+            "nesterov": bool(optim.get("nesterov") or False), "decay": decay, "precond": precond}
 
 
 def risk(v, w, scales, sigma):

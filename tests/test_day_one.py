@@ -1,6 +1,9 @@
 """A new user's first day (issue 24): a misspelt `+key`, `~group`, a preset whose `# @package` line is not first,
 dry-run lines that tell the jobs apart, and SLURM from a login node without GPUs."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -141,7 +144,7 @@ def test_the_slurm_presets_ask_for_the_gpus_the_device_needs(overrides, gpus):
 def test_a_cpu_sweep_submits_without_asking_for_a_gpu(tiny, tmp_path, monkeypatch):
     """The launcher is built from the sweep's own device (the job config Hydra composes for the launcher is
     otherwise the default, train.device=auto)."""
-    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+    from ddescent.slurm import SlurmLauncher
 
     seen = {}
 
@@ -191,3 +194,45 @@ def test_the_job_checks_its_device_on_the_node_that_runs_it(tiny, tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert pack.exists()  # the work stays for a job on a node with a GPU
+
+
+# ----------------------------------------------------------------------------- speed of reading (row 12, item 7)
+
+READ_WITHOUT_TORCH = """
+import sys
+from ddescent.cli import main
+for args in sys.argv[1:]:
+    sys.argv = ["ddescent", *args.split("|")]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, (args, exc.code)
+    print("TORCH", args.split("|")[0], "torch" in sys.modules)
+"""
+
+
+def test_reading_a_linear_experiment_imports_no_torch(tmp_path, data_cache):
+    """`plot`, `figures` and `ls` of fig9_10 (a linear student, its theory computed in numpy) never import torch:
+    importing it is over a second of every read (issue 24, item 7)."""
+    res = tmp_path / "r"
+    assert cli("sweep", "experiment=fig9_10", "data_seed=0,1", "model.block_lr=null", "epochs=3000",
+               "--results", str(res), "--no-plot", "-q").returncode == 0  # (the theory is first computed below)
+    folder = res / "fig9_10"
+    r = subprocess.run([sys.executable, "-c", READ_WITHOUT_TORCH, f"plot|{folder}|-o|{tmp_path / 'a.png'}",
+                        f"figures|{folder}|--out-dir|{tmp_path / 'figs'}", f"ls|{folder}", f"ls|{res}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    said = [line for line in r.stdout.splitlines() if line.startswith("TORCH")]
+    assert said == ["TORCH plot False", "TORCH figures False", "TORCH ls False", "TORCH ls False"], r.stdout
+    assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "figs" / "fig9_10.png").exists()
+
+
+# ----------------------------------------------------------------------------- -q through Hydra's launchers (row 17)
+
+
+@pytest.mark.parametrize("launch", [["--jobs", "2"], ["hydra/launcher=basic"]])
+def test_quiet_silences_hydras_own_lines_and_the_jobs_on_this_machine(launch, tiny, tmp_path):
+    r = cli("sweep", *tiny, "width=2,4", *launch, "-q", "--no-plot", "--results", str(tmp_path / "r"), process=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout + r.stderr == "", r.stdout + r.stderr  # no `[HYDRA] Launching ...`, no job's log lines
+    assert len(list((tmp_path / "r" / "fig9_9" / "runs").glob("*.parquet"))) == 2

@@ -72,7 +72,8 @@ def test_a_kept_state_is_continued_whole_or_not_at_all(data_cache, tmp_path):
     if all(len(p) == 1 for p in packs):
         pytest.skip("the planner trained each run alone here: no shared pack to split")
     lone = next(p for p in packs if len(p) > 1)[0]
-    width = ddescent.load(tmp_path).query("run_id == @lone")["width"].iloc[0]
+    df = ddescent.load(tmp_path)
+    width = df.loc[df["run_id"] == lone, "width"].iloc[0]
     plan = cli("sweep", *SMALL, "seed=0", f"width={width}", "epochs=12", "--results", str(tmp_path), "--dry-run")
     assert "kept its final state with runs this sweep does not extend" in plan.stdout, plan.stdout
     whole = cli("sweep", *SMALL, "seed=0", "width=2,3,4,5,6", "epochs=12", "--results", str(tmp_path), "--dry-run")

@@ -2,6 +2,7 @@
 skipped, nothing wrongly reused, and every bad input one line with exit code 2."""
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -77,11 +78,14 @@ def test_a_lock_whose_owner_is_not_provably_alive_blocks_nothing(tiny, tmp_path)
     (run_id,) = _ids("width=4", *tiny, "--results", str(res))
     runs = res / "fig9_9" / "runs"
     runs.mkdir(parents=True)
-    (runs / f".{run_id}.{store.HOST}.1.lock").touch()  # an older format naming pid 1, which is alive
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    old_format = runs / f".{run_id}.{store.HOST}.{int(ended.stdout)}.lock"  # ddescent 0.1's (pid only): it ended
+    old_format.touch()
     (runs / f".{run_id}.{store.HOST}.1-1.lock").touch()  # pid 1, but not the process that started then
+    (runs / f".{run_id}.{store.HOST}.x1.lock").touch()  # a name no version writes
     r = cli("sweep", "width=4", *tiny, "--results", str(res), "--no-plot")
     assert r.returncode == 0 and store.is_done(res / "fig9_9", run_id), r.stderr
-    assert "not a lock this version writes" in r.stderr
+    assert "not a lock this version writes" in r.stderr and not old_format.exists()
 
 
 def test_a_live_foreign_lock_is_named_and_the_sweep_exits_3(tiny, tmp_path):
@@ -287,3 +291,88 @@ def test_a_full_disk_is_one_line(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     r = CliRunner().invoke(ddescent_cli.app, ["run", "width=4", *tiny, "--results", str(tmp_path / "r")])
     assert r.exit_code == 2 and "No space left on device" in r.output and "Traceback" not in r.output
+
+
+# 10. ------------------------------------------------------------- paths and files that once ended in a traceback
+
+def test_a_data_root_in_a_symlink_loop_is_one_line_before_any_work(tmp_path, data_cache):
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    env = {"DDESCENT_DATA": str(tmp_path / "loop1")}
+    r = cli("sweep", *MNIST, "--results", str(tmp_path / "r"), env=env)
+    _one_line_exit_2(r, "$DDESCENT_DATA", tmp_path / "r")
+    r = cli("data", "ls", env=env)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Symlink loop" in r.stderr, r.stderr
+    r = cli("data", "ls", "--root", str(tmp_path / "loop2"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--root" in r.stderr, r.stderr
+
+
+def test_a_folder_nested_too_deep_to_walk_is_one_line(tiny, tmp_path):
+    res = tmp_path / "r"
+    assert cli("sweep", "width=4", *tiny, "--results", str(res), "--no-plot").returncode == 0
+    here = os.getcwd()
+    try:
+        os.chdir(res)  # (relative steps: the absolute path of the deepest folder is longer than a path may be)
+        for _ in range(1100):
+            os.mkdir("d")
+            os.chdir("d")
+        os.chdir(here)
+        for args in (["ls", str(res)], ["figures", str(res)], ["ls", str(res), "--stale"]):
+            r = cli(*args)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 2 and len(lines) == 1 and "too deep" in lines[0], (args, r.stderr)
+        assert not (res / "fig9_9" / "_figures").exists()
+    finally:  # removed step by step: shutil.rmtree (pytest's cleanup of old temporary folders) would recurse too
+        os.chdir(res)
+        depth = 0
+        while os.path.isdir("d"):
+            os.chdir("d")
+            depth += 1
+        for _ in range(depth):
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(here)
+
+
+def test_runs_whose_files_hold_only_the_required_columns_are_skipped_in_one_line(tiny, tmp_path):
+    import pyarrow.parquet as pq
+
+    res = tmp_path / "r"
+    assert cli("sweep", "width=4,8", *tiny, "--results", str(res), "--no-plot").returncode == 0
+    runs = res / "fig9_9" / "runs"
+    victim = sorted(runs.glob("*.parquet"))[0]
+    pq.write_table(pq.read_table(victim).select(list(store.REQUIRED)), victim)
+    for args in (["ls", str(res)], ["ls", str(res), "--format", "csv"],
+                 ["plot", str(res / "fig9_9"), "--figure", "9.10", "-o", str(tmp_path / "f.png")],
+                 ["figures", str(res)]):
+        r = cli(*args)
+        warned = [line for line in r.stderr.splitlines() if victim.stem in line]
+        assert r.returncode == 0 and "Traceback" not in r.stderr and len(warned) == 1, (args, r.stderr)
+        assert "skipping 1 run(s) whose files lack" in warned[0] and "n_params" in warned[0]
+    assert victim.stem not in cli("ls", str(res), "--format", "csv").stdout
+    for other in sorted(runs.glob("*.parquet"))[1:]:  # with every file so: nothing to show, said in one line
+        pq.write_table(pq.read_table(other).select(list(store.REQUIRED)), other)
+    r = cli("plot", str(res / "fig9_9"), "-o", str(tmp_path / "g.png"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == f"ddescent: error: {res / 'fig9_9'}: no runs found"
+    assert len(r.stderr.strip().splitlines()) == 2 and not (tmp_path / "g.png").exists()  # the warning, the error
+
+
+def test_a_sweep_dir_through_a_file_is_one_line_before_any_work(tiny, tmp_path):
+    (tmp_path / "file").write_text("x")
+    for where in ("file", "file/sub"):
+        r = cli("sweep", "width=4,8", *tiny, "--jobs", "2", f"hydra.sweep.dir={tmp_path / where}",
+                "--results", str(tmp_path / "r"))
+        _one_line_exit_2(r, f"hydra.sweep.dir={tmp_path / where}", tmp_path / "r")
+        assert "is a file" in r.stderr
+
+
+def test_a_relative_data_root_is_read_from_where_the_command_was_given(tmp_path, data_cache):
+    """hydra.job.chdir=true runs each job in its own output folder: the relative data.root the user typed names the
+    folder under the directory the command was given in, not one under the job's."""
+    write_mnist(tmp_path / "mine" / "mnist", n_train=30, seed=1)
+    r = cli("sweep", *MNIST, "width=4,8", "data.root=mine", "hydra.job.chdir=true", "--jobs", "2", "--no-plot",
+            "--results", str(tmp_path / "r"), cwd=tmp_path, process=True)
+    assert r.returncode == 0, r.stderr
+    df = store.load(tmp_path / "r" / "m")
+    assert df.run_id.nunique() == 2
+    assert {json.loads(c)["data"]["root"] for c in df.config} == {str(tmp_path / "mine")}

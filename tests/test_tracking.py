@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,6 +281,18 @@ def mlflow_client(tmp_path):
     return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'results' / '_mlflow' / 'mlflow.db'}")
 
 
+def children_and_parent(client, experiment: str):
+    """({ddescent run id: its MLflow run}, the sweep's parent run), read back with MLflow's own client; asserts
+    there is one parent and every run is its child (the `mlflow.parentRunId` tag MLflow's UI nests by)."""
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    parents = [r for r in runs if "ddescent.sweep" in r.data.tags]
+    assert len(parents) == 1, [r.data.tags for r in runs]
+    children = {r.data.tags["ddescent.run_id"]: r for r in runs if r not in parents}
+    assert len(children) == len(runs) - 1  # nothing else in the experiment
+    assert {r.data.tags["mlflow.parentRunId"] for r in children.values()} == {parents[0].info.run_id}
+    return children, parents[0]
+
+
 def test_mlflow_client_lists_one_run_per_ddescent_run(tmp_path, mlflow_store):
     ids = ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"]
     configs = [dict(CONFIG, seed=i, note="x" * 700) for i in range(3)]  # longer than any MLflow server takes
@@ -291,9 +304,9 @@ def test_mlflow_client_lists_one_run_per_ddescent_run(tmp_path, mlflow_store):
     train_packed(loggers, summaries=[{"best_epoch": 2}, {}, {}], statuses=["complete", "diverged", "failed"])
 
     client = mlflow_client(tmp_path)
-    experiment = client.get_experiment_by_name("exp")
-    runs = {r.data.tags["ddescent.run_id"]: r for r in client.search_runs([experiment.experiment_id])}
+    runs, parent = children_and_parent(client, "exp")
     assert sorted(runs) == ids
+    assert parent.info.run_name == "exp" and parent.data.tags["ddescent.folder"] == str(tmp_path / "results" / "exp")
     for i, rid in enumerate(ids):
         run = runs[rid]
         assert run.info.run_name == f"mlp-w8-n200-s{i}"  # what varies; the run id is the tag
@@ -325,12 +338,13 @@ def test_mlflow_keeps_one_run_per_ddescent_run_across_attempts(tmp_path, mlflow_
     killed.log(rows_of(0)[0], 0)  # ... and the process dies without close()
     client = mlflow_client(tmp_path)
     experiment = client.get_experiment_by_name("exp").experiment_id
-    (first,) = client.search_runs([experiment])
+    (first,) = client.search_runs([experiment], "tags.`ddescent.run_id` = 'aaaaaaaaaaaa'")
     assert first.data.metrics["test_error"] == 0.5  # the first evaluation is sent at once, not held back
     for _ in range(2):  # the attempt after the kill; then a rerun with --force
         train_packed([tracking.open_logger({"name": "mlflow"}, run_info(tmp_path))])
     runs = client.search_runs([experiment], "tags.`ddescent.run_id` = 'aaaaaaaaaaaa'")
     assert [r.info.status for r in runs] == ["FINISHED"]
+    children_and_parent(client, "exp")  # every attempt under the one parent
     history = client.get_metric_history(runs[0].info.run_id, "test_loss")
     assert [m.step for m in history] == [0, 1, 2, 3]  # not doubled by the attempts before
     trash = client.search_runs([experiment], run_view_type=ViewType.DELETED_ONLY)
@@ -381,8 +395,10 @@ def test_wandb_offline_runs_open_side_by_side(tmp_path, monkeypatch):
         if all(sum(rid.encode() in b and b"train_error" in b for b in blobs) == 1 for rid in ids):
             break
         time.sleep(0.1)
-    for rid in ids:  # the run's name and its metrics are in exactly one run file
+    for rid in ids:  # the run's id (a tag) and its metrics are in exactly one run file
         assert sum(rid.encode() in b and b"train_error" in b for b in blobs) == 1
+    for blob in blobs:  # named as MLflow and TensorBoard name it, grouped by the experiment
+        assert tracking.run_name(CONFIG).encode() in blob and b"exp" in blob
     assert all(logger.impl is None for logger in loggers)
     import wandb
 
@@ -460,10 +476,10 @@ def test_a_packed_sweep_logs_each_run_to_mlflow_once(tiny, tmp_path, mlflow_stor
         assert r.returncode == 0, r.stderr
         assert "logger=" not in r.stderr
     client = mlflow_client(tmp_path)
-    runs = client.search_runs([client.get_experiment_by_name("fig9_9").experiment_id])
-    by_id = {run.data.tags["ddescent.run_id"]: run for run in runs}
+    by_id, parent = children_and_parent(client, "fig9_9")
     records = records_of(results)
-    assert len(runs) == 2 and sorted(by_id) == sorted(records) and len(records) == 2
+    assert sorted(by_id) == sorted(records) and len(records) == 2
+    assert parent.info.status == "FINISHED" and not client.list_artifacts(parent.info.run_id)  # --no-plot
     for rid, frame in records.items():
         run = by_id[rid]
         width = int(frame.width.iloc[0])
@@ -590,3 +606,27 @@ def _installed(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def test_a_sweep_is_one_parent_run_with_its_figures_and_a_resumed_sweep_reuses_it(tiny, tmp_path, mlflow_store):
+    """MLflow's UI nests a sweep's runs under one parent run (the experiment folder's), whose artifacts are the
+    sweep's figures; a later sweep into the folder (here: one more width) adds its runs under the same parent."""
+    from conftest import cli
+
+    results = tmp_path / "results"
+    client = mlflow_client(tmp_path)
+    for widths in ("4,8", "4,8,16"):
+        r = cli("sweep", f"width={widths}", *tiny, "logger=mlflow", "--results", str(results))
+        assert r.returncode == 0 and "logger=" not in r.stderr, r.stderr
+        runs, parent = children_and_parent(client, "fig9_9")
+        assert sorted(runs) == sorted(records_of(results)) and len(runs) == len(widths.split(","))
+        assert parent.info.status == "FINISHED"
+        drawn = sorted(f"figures/{p.name}" for p in (results / "fig9_9" / "_figures").glob("*.png"))
+        assert drawn == ["figures/fig9_10.png", "figures/fig9_9.png"]  # the preset's figures: 9.9 and 9.10
+        assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "figures")) == drawn
+        if widths == "4,8":
+            first = parent.info.run_id
+    assert parent.info.run_id == first
+    drawn = results / "fig9_9" / "_figures" / "fig9_9.png"
+    local = client.download_artifacts(first, "figures/fig9_9.png", str(tmp_path / "got"))
+    assert Path(local).read_bytes() == drawn.read_bytes()  # the figure of the last sweep, all three widths

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from ddescent.component import Component
+from ddescent.errors import ConfigError
+
+if TYPE_CHECKING:  # the tensors' type only: readers of pools and theory (numpy) need no torch
+    import torch
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,3 +88,13 @@ class Data:
         convention for regression, every family alike: test_error is the full risk E (f(x) - y)^2, sigma^2
         included (Belkin, Hsu & Xu's quantity), test_loss half of it."""
         return float(self.truth["noise"]) ** 2 if self.regression and self.truth is not None else 0.0
+
+
+def data_root(value, key: str = "data.root") -> Path:
+    """A data folder setting (data.root, `--root`) as an absolute path; one that cannot be resolved (a symlink loop)
+    is a one-line ConfigError naming the setting, and $DDESCENT_DATA when the value came from it."""
+    try:
+        return Path(str(value)).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError on a loop, later ones OSError
+        origin = " (from $DDESCENT_DATA)" if str(value) == os.environ.get("DDESCENT_DATA") else ""
+        raise ConfigError(f"{key}={value}{origin}: {exc}; point it at a folder") from exc

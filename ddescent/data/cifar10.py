@@ -19,7 +19,7 @@ import numpy as np
 from ddescent.errors import ConfigError
 from ddescent.files import stamp
 from ddescent.data import images
-from ddescent.data.base import Dataset, Pool
+from ddescent.data.base import Dataset, Pool, data_root
 
 N_CLASSES = 10
 RULES = images.RULES
@@ -64,7 +64,7 @@ def load(cfg):
 
 
 def _folder(cfg) -> Path:
-    root = Path(str(cfg.root)).expanduser().resolve()
+    root = data_root(cfg.root)
     folder = root / FOLDER
     missing = [name for name in (*TRAIN, TEST, META) if not (folder / name).is_file()]
     if missing:

@@ -126,9 +126,11 @@ SOURCES: dict[str, Source] = {
 
 def default_root(root=None) -> Path:
     """`root`, else $DDESCENT_DATA, else ./datasets: the data configs' default, resolved as the readers do."""
+    from ddescent.data.base import data_root
+
     if root is None:
-        root = os.environ.get("DDESCENT_DATA", DEFAULT_ROOT)
-    return Path(str(root)).expanduser().resolve()
+        return data_root(os.environ.get("DDESCENT_DATA", DEFAULT_ROOT))
+    return data_root(root, "--root")
 
 
 def fetch(name: str, root=None, *, sources: Optional[Source] = None, progress: Optional[Progress] = None) -> Path:

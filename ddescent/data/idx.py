@@ -22,7 +22,7 @@ import numpy as np
 from ddescent.errors import ConfigError
 from ddescent.files import stamp
 from ddescent.data import images
-from ddescent.data.base import Dataset, Pool
+from ddescent.data.base import Dataset, Pool, data_root
 
 N_CLASSES = 10
 RULES = images.RULES
@@ -70,7 +70,7 @@ def load(cfg):
 
 
 def _find(cfg, name: str) -> Path:
-    root = Path(str(cfg.root)).expanduser().resolve()
+    root = data_root(cfg.root)
     folder, source = SOURCES[cfg.name]
     for directory in (root / cfg.name, root, root / folder / "raw"):
         for candidate in (directory / name, directory / f"{name}.gz"):

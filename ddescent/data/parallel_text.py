@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ddescent.checks import POSITIVE_INT, ConfigError, Rule
-from ddescent.data.base import Dataset, Pool
+from ddescent.data.base import Dataset, Pool, data_root
 from ddescent.files import stamp as file_stamp
 
 RULES = {
@@ -56,7 +56,7 @@ def encode(pairs: list[tuple[list[int], list[int]]], length: int | None = None) 
 
 
 def paths(cfg) -> dict[str, Path]:
-    root = Path(str(cfg.root)).expanduser()
+    root = data_root(cfg.root)
     return {f"{split}.{side}": root / f"{split}.{cfg[side]}" for split in ("train", "test") for side in ("src", "tgt")}
 
 

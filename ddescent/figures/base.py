@@ -71,6 +71,10 @@ def choose(df: pd.DataFrame, name: str = "auto") -> str:
     known = figures()
     if name != "auto" and name not in known:
         raise ValueError(f"--figure {name}: choose one of: auto, {', '.join(known)}")
+    if name != "auto":  # one figure's needs (every figure's only to say which the records allow instead)
+        rows = analysis.complete(df) if "status" in df else df
+        if (known[name].needs(rows) if not rows.empty else "no complete runs") is None:
+            return name
     why = availability(df)
     if name == "auto":
         ranked = sorted((f.auto_rank, n) for n, f in known.items() if f.auto_rank is not None)

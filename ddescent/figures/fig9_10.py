@@ -14,9 +14,11 @@ from ddescent.figures.style import band, panels, room_for_legends, seeds_note, s
 def pick_widths(rows: pd.DataFrame, eps: float) -> list[float]:
     """Small, intermediate and large models relative to the interpolation threshold."""
     widths = sorted(rows["width"].unique())
+    if len(widths) <= 3:
+        return widths
     threshold = analysis.interpolation_threshold(analysis.final(rows), eps)
-    if threshold is None or len(widths) <= 3:
-        return widths[:: max(1, len(widths) // 3)][:3] if len(widths) > 3 else widths
+    if threshold is None:
+        return widths[:: max(1, len(widths) // 3)][:3]
     below = [w for w in widths if w < threshold]
     small = below[len(below) // 3] if below else widths[0]
     return sorted({small, threshold, widths[-1]})

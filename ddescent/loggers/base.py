@@ -37,10 +37,14 @@ class Logger(Component):
 
     open(settings, run) -> RunLogger   the logger of one run; settings: the logger's config without its name;
                                        run: see `open_logger`. None: the runs are not tracked (logger=none).
+    finish(settings, sweep, figures, failed)
+                                       optional, at the end of a sweep (see `finish_sweep`): what the tracker keeps
+                                       of the sweep as a whole (MLflow: the parent run, with the figures)
     extra                              the pip extra that installs what it needs (pip install "ddescent[extra]")
     """
 
     open: Callable | None
+    finish: Callable | None = None
     extra: str | None = None
 
 
@@ -72,6 +76,19 @@ def open_logger(cfg_logger: Mapping | None, run: dict) -> RunLogger:
         return NullLogger()
     settings = {k: v for k, v in dict(cfg_logger).items() if k != "name"}
     return _Guarded(spec, lambda: spec.open(settings, run))
+
+
+def finish_sweep(config: Mapping, figures: list | None = None, failed: bool = False) -> None:
+    """At the end of a sweep (its first run's `config`): the logger's `finish`, with the figure files drawn and
+    whether some runs failed. Under the same policy as a run's logger: a failure warns once and the sweep goes on."""
+    cfg_logger = config.get("logger")
+    name = cfg_logger.get("name", "none") if cfg_logger is not None else "none"
+    spec = component.get("logger", name or "none")
+    if spec.open is None or spec.finish is None:
+        return
+    settings = {k: v for k, v in dict(cfg_logger).items() if k != "name"}
+    sweep = {"experiment": config["name"], "results": config["results"], "config": dict(config)}
+    _Guarded(spec, lambda: spec.finish(settings, sweep, [str(f) for f in figures or []], failed))  # (no run logger)
 
 
 def run_info(spec) -> dict:

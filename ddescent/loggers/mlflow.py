@@ -1,4 +1,5 @@
-"""logger=mlflow: one MLflow run per ddescent run. Needs pip install "ddescent[mlflow]".
+"""logger=mlflow: one MLflow run per ddescent run, nested under one parent run per experiment folder (the sweep's:
+its figures are its artifacts). Needs pip install "ddescent[mlflow]".
 
 Deadline: a tracking server that accepts connections and never answers costs a process MLFLOW_TIMEOUT_S x
 (MLFLOW_RETRIES + 1) = 20 s, once (MLflow's own defaults, 120 s per request and 7 retries with back-off, would hold a
@@ -10,6 +11,7 @@ it (one warning, see ddescent.loggers.base).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -150,7 +152,8 @@ class _MLflow:
     name = what a sweep varies (mlp-w47-n4000-s0, see run_name); tags `ddescent.run_id`, `ddescent.experiment`,
     `ddescent.label`; params = the run's parameters without ddescent's plumbing (params_of) and n_params once the
     model is built; metrics per evaluation with step = epoch (the records' `step` is `gd_step`), sent in batches
-    (see MLFLOW_FLUSH_SECS).
+    (see MLFLOW_FLUSH_SECS). Each run is the child (tag `mlflow.parentRunId`) of its sweep's parent run, one per
+    experiment folder (see `sweep_parent`): a rerun or resumed sweep finds the same parent.
 
     One MLflow run per ddescent run, also across reruns: a new attempt at a run (--force, a rerun after a kill or
     a failure) deletes the MLflow runs an earlier attempt left (found by the tag ddescent.run_id; deleted runs sit
@@ -182,7 +185,8 @@ class _MLflow:
             # Earlier attempts at this run (finished, failed, or left RUNNING by a kill): this one replaces them.
             for old in self.client.search_runs([experiment], f"tags.`ddescent.run_id` = '{run_id}'"):
                 self.client.delete_run(old.info.run_id)
-        tags = {"ddescent.run_id": run_id, "ddescent.experiment": run["experiment"]}
+            parent = sweep_parent(self.client, experiment, run)
+        tags = {"ddescent.run_id": run_id, "ddescent.experiment": run["experiment"], "mlflow.parentRunId": parent}
         if run.get("label"):
             tags["ddescent.label"] = run["label"]
         self.run = self.client.create_run(experiment, run_name=run_name(run.get("config") or {}), tags=tags)
@@ -242,10 +246,64 @@ class _MLflow:
     # stays RUNNING until the next attempt of the same ddescent run replaces it.)
 
 
+SWEEP_TAG = "ddescent.sweep"  # on a sweep's parent run: a hash of its experiment folder
+
+
+def _sweep_key(run: dict) -> tuple[str, str]:
+    """(the tag value naming a sweep's parent run, the folder it stands for): one parent per experiment folder, so
+    every sweep into the folder (a rerun, a resumed one, more seeds) nests its runs under the same parent."""
+    folder = str((Path(run["results"]) / run["experiment"]).resolve())
+    return hashlib.sha256(folder.encode()).hexdigest()[:16], folder
+
+
+def sweep_parent(client, experiment: str, run: dict, create: bool = True) -> str | None:
+    """The MLflow run id of the sweep's parent run (found by its tag; made when there is none and `create`). Two
+    processes making it at once against a server: the older parent wins, the other is deleted again."""
+    key, folder = _sweep_key(run)
+    query = f"tags.`{SWEEP_TAG}` = '{key}'"
+    order = ["attributes.start_time ASC"]
+    found = client.search_runs([experiment], query, order_by=order)
+    if found or not create:
+        return found[0].info.run_id if found else None
+    made = client.create_run(experiment, run_name=run["experiment"], tags={
+        SWEEP_TAG: key, "ddescent.folder": folder, "ddescent.experiment": run["experiment"]}).info.run_id
+    first = client.search_runs([experiment], query, order_by=order)[0].info.run_id
+    if first != made:
+        client.delete_run(made)
+    return first
+
+
+def finish_sweep(settings: dict, sweep: dict, figures: list, failed: bool) -> None:
+    """At the end of a sweep: its figures become artifacts (figures/<file>) of its parent run, which ends FINISHED
+    (FAILED when some runs failed). Nothing is made for a sweep none of whose runs MLflow tracked."""
+    import mlflow  # noqa: F401
+
+    uri = mlflow_uri(settings, sweep)
+    if urlparse(uri).scheme in ("http", "https"):
+        if _is_silent(uri):
+            return
+        _reachable(uri)
+        _deadlines()
+    from mlflow.tracking import MlflowClient
+
+    with _answering(uri), _hushed():
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name(sweep["experiment"])
+        if experiment is None:
+            return
+        parent = sweep_parent(client, experiment.experiment_id, sweep, create=False)
+        if parent is None:
+            return
+        for path in figures:
+            client.log_artifact(parent, str(path), artifact_path="figures")
+        client.set_terminated(parent, "FAILED" if failed else "FINISHED")
+
+
 def _param_text(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= MLFLOW_PARAM_CHARS else text[:MLFLOW_PARAM_CHARS - 3] + "..."
 
 
 _optional_text = Rule(lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "null or a non-empty string")
-LOGGER = Logger("mlflow", open=_MLflow, extra="mlflow", rules={"logger.tracking_uri": _optional_text})
+LOGGER = Logger("mlflow", open=_MLflow, finish=finish_sweep, extra="mlflow",
+                rules={"logger.tracking_uri": _optional_text})

@@ -6,7 +6,7 @@ import os
 from urllib.parse import urlparse
 
 from ddescent.checks import Rule
-from ddescent.loggers.base import Logger, logs_dir
+from ddescent.loggers.base import Logger, logs_dir, run_name
 
 
 def wandb_mode(settings: dict) -> str | None:
@@ -28,9 +28,10 @@ def wandb_mode(settings: dict) -> str | None:
 
 
 class _Wandb:
-    """A W&B run per ddescent run (project = the experiment, name = run_id, config = the resolved config), created
-    with reinit="create_new" so the runs of a pack are open side by side; files under
-    <results>/<experiment>/_logs/wandb/."""
+    """A W&B run per ddescent run: project = the experiment, group = the experiment (the sweep's runs together),
+    name = what a sweep varies (mlp-w47-n4000-s0, as MLflow and TensorBoard name it; see run_name), the run id as
+    a tag and as `ddescent.run_id` in the summary, config = the resolved config; created with reinit="create_new" so
+    the runs of a pack are open side by side; files under <results>/<experiment>/_logs/wandb/."""
 
     def __init__(self, settings: dict, run: dict):
         import wandb
@@ -39,7 +40,8 @@ class _Wandb:
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=settings.get("project") or run["experiment"], entity=settings.get("entity"),
-            name=run["run_id"], notes=run.get("label"), config=run.get("config") or {}, dir=str(folder),
+            name=run_name(run.get("config") or {}), group=run["experiment"], tags=[run["run_id"]],
+            notes=run.get("label"), config=run.get("config") or {}, dir=str(folder),
             mode=wandb_mode(settings), reinit="create_new",
             # console="off": W&B would otherwise wrap sys.stdout of the whole process, once per open run
             settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, disable_git=True,

@@ -39,8 +39,8 @@ from torch import nn
 from ddescent.errors import ConfigError
 from ddescent.checks import POSITIVE_INT, Rule, number, one_of
 from ddescent.models.base import Family
-from ddescent.history import eval_epochs
-from ddescent.linalg import gd_path, min_norm, ridge, risk
+from ddescent.linalg import gd_kwargs, gd_path, min_norm, ridge, risk
+from ddescent.schedule import eval_steps
 
 SOLVERS = ("gd", "lstsq", "ridge", "ridge_optimal")
 CLOSED_FORM = SOLVERS  # every solver: the training loop is never used
@@ -96,42 +96,6 @@ def build(cfg, input_shape, n_classes, generator):
 
 
 # ----------------------------------------------------------------------------- solvers
-
-
-def gd_kwargs(cfg, blocks, n_train: int) -> dict:
-    """gd_path's keyword arguments for a run of model=linear (solver gd): step size (optim.lr, null for
-    1/lambda_max), momentum, nesterov, decay (optim.weight_decay, plus lambda / n_train with regularizer=l2, the
-    tool's per-sample convention) and the per-coordinate step multipliers of model.block_lr over the first p
-    coordinates of the data's [size, scale] blocks (None: these data have no blocks)."""
-    optim, model, reg = cfg["optim"], cfg["model"], cfg["regularizer"]
-    p = int(model["width"])
-    decay = float(optim.get("weight_decay") or 0.0)
-    if reg["name"] == "l2":
-        decay += float(reg["strength"]) / n_train
-    block_lr = model.get("block_lr")
-    precond = None
-    if block_lr is not None:
-        if blocks is None:
-            raise ConfigError("model.block_lr: these data have no blocks (no data.truth); set model.block_lr=null")
-        sizes = [int(size) for size, _ in blocks]
-        f = np.repeat([float(scale) for _, scale in blocks], sizes)[:p]
-        if block_lr == "equalize":
-            precond = (f.max() / f) ** 2
-        elif len(block_lr) != len(sizes):
-            raise ConfigError(f"model.block_lr={list(block_lr)}: the data have {len(sizes)} blocks "
-                              f"(sizes {sizes}); give one multiplier per block")
-        else:
-            precond = np.repeat(np.asarray(list(block_lr), dtype=np.float64), sizes)[:p]
-    lr = optim.get("lr")
-    return {"lr": None if lr is None else float(lr), "momentum": float(optim.get("momentum") or 0.0),
-            "nesterov": bool(optim.get("nesterov") or False), "decay": decay, "precond": precond}
-
-
-def eval_steps(cfg) -> list[int]:
-    """The steps a gd run evaluates at: log-spaced 0 .. T (T = train.steps, else epochs), as the training loop
-    spaces its evaluation epochs."""
-    train = cfg["train"]
-    return eval_epochs(int(train.get("steps") or train["epochs"]), int(train["eval_points"]))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -6,8 +6,8 @@
                        (Dobriban & Wager 2018; Hastie et al. 2019) and the optimal lambda (Nakkiran et al. 2020)
 """
 
-from ddescent.linalg import gd_path, risk
-from ddescent.models.linear import eval_steps, gd_kwargs
+from ddescent.linalg import gd_kwargs, gd_path, risk
+from ddescent.schedule import eval_steps
 from ddescent.theory import linear, random_features, ridge
 from ddescent.theory.linear import epochwise, expected_gd_risk, gd_settings, min_norm_risk, modelwise, samplewise
 

@@ -26,11 +26,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from ddescent.data import load as load_data
 from ddescent.data import teacher_student
 from ddescent.data.cache import cached_arrays
-from ddescent.linalg import gd_path, risk
-from ddescent.models.linear import eval_steps, gd_kwargs
+from ddescent.linalg import gd_kwargs, gd_path, risk
+from ddescent.schedule import eval_steps
 from ddescent.theory.teachers import same, teachers
 
 # ----------------------------------------------------------------------------- closed forms
@@ -145,6 +144,8 @@ def epochwise(config, steps=None, draws: int = 0, seed: int = 0) -> pd.DataFrame
             w, f, sigma, int(config["n_train"]), p, steps, draws, seed, **gd))))
         mean, se = arrays["mean"], arrays["se"]
         return pd.DataFrame({"step": steps, "test_error": mean, "test_loss": mean / 2, "test_error_se": se})
+    from ddescent.data import load as load_data  # (torch: only the exact curve of one training set needs it)
+
     data = load_data(OmegaConf.create(config["data"]))
     x = data.x_train.double().cpu().numpy()[:, :p]
     v, _ = gd_path(x, data.y_train.double().cpu().numpy(), steps, **gd)

@@ -48,7 +48,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import integrate, special
+from scipy import special
 
 # ----------------------------------------------------------------------------- activations
 
@@ -88,6 +88,8 @@ def _check_name(name) -> None:
 def gaussian_moments(fn) -> tuple[float, float, float]:
     """(E f(G), E G f(G), E f(G)^2) for G ~ N(0, 1), by adaptive quadrature (scipy.integrate.quad) on each half
     line, so that a kink at 0 (relu, abs) costs no accuracy."""
+    from scipy import integrate  # (a quarter second to import: only the random-features theory needs it)
+
     def expect(h):
         dens = lambda g: h(g) * np.exp(-g * g / 2) / np.sqrt(2 * np.pi)
         return sum(integrate.quad(dens, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
