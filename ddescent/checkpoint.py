@@ -56,15 +56,17 @@ def _runs_of(meta: Path):
 
 
 def pending_groups(folder: Path) -> list[list[str]]:
-    """The runs of every checkpoint in an experiment folder (each list trains together on a rerun)."""
+    """The runs of every checkpoint and kept final state in an experiment folder (each list trains together on a
+    rerun, so that it resumes there)."""
     out = []
-    for meta in sorted(store.checkpoints_dir(folder).glob("*.json")):
+    metas = [*store.checkpoints_dir(folder).glob("*.json"), *store.finals_dir(folder).glob("*.json")]
+    for meta in sorted(metas, key=lambda m: (m.name, m.parent.name)):
         try:
             runs = _runs_of(meta)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if isinstance(runs, list) and all(isinstance(r, str) for r in runs) and key(runs) == meta.stem \
-                and meta.with_suffix(".pt").exists():
+                and meta.with_suffix(".pt").exists() and runs not in out:
             out.append(runs)
     return out
 
@@ -106,12 +108,18 @@ class Checkpoint:
 
     @staticmethod
     def exists(folder: Path, run_ids: list[str]) -> bool:
-        return (store.checkpoints_dir(folder) / f"{key(run_ids)}.pt").exists()
+        """A checkpoint or a kept final state of these runs (trained together) is there."""
+        name = f"{key(run_ids)}.pt"
+        return (store.checkpoints_dir(folder) / name).exists() or (store.finals_dir(folder) / name).exists()
 
     def resume(self, parts: dict) -> int:
         """Load the checkpoint into `parts` ({name: object with state_dict/load_state_dict}) and return its epoch;
         else the kept final state of `base`; 0 (parts untouched) when neither is there or fits (a state that
         does not fit is moved aside)."""
+        state = self._load(self.final, self.run_ids, parts, epoch=self.epochs) if self.keep_final else None
+        if state is not None:  # trained to the end before, its files never written (a full disk, a kill)
+            log.debug("the runs' final state is kept (%s): nothing to train", self.final.name)
+            return self.epochs
         state = self._load(self.path, self.run_ids, parts)
         if state is not None:
             self.started_at = state.get("started_at") or self.started_at
@@ -157,7 +165,8 @@ class Checkpoint:
         if not isinstance(state, dict) or state.get("runs") != runs:
             raise ValueError("it belongs to other runs")
         epoch = state.get("epoch")
-        if not isinstance(epoch, int) or not 1 <= epoch < self.epochs or expected is not None and epoch != expected:
+        if not isinstance(epoch, int) or not 1 <= epoch <= self.epochs or expected is not None and epoch != expected \
+                or expected is None and epoch == self.epochs:
             raise ValueError(f"epoch {epoch!r} is outside 1..{self.epochs - 1}" if expected is None
                              else f"epoch {epoch!r}, its sidecar says {expected}")
         if not isinstance(state.get("parts"), dict) or set(state["parts"]) != set(parts):
@@ -181,8 +190,8 @@ class Checkpoint:
 
     def save_final(self, epoch: int, parts: dict) -> None:
         """Keep the state the runs ended in (train.keep_final), for a sweep with more epochs to continue; "auto"
-        keeps it when it is at most FINAL_AUTO_BYTES. Written before the runs' files: once those exist, a kept
-        state is there too."""
+        keeps it when it is at most FINAL_AUTO_BYTES. Written before the runs' files: should writing them fail,
+        the rerun writes them from this state without training."""
         if not self.keep_final:
             return
         state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
@@ -191,9 +200,21 @@ class Checkpoint:
             log.debug("final state of %d run(s) not kept: %.0f MB > %.0f MB (train.keep_final=true keeps it)",
                       len(self.run_ids), size / 1e6, FINAL_AUTO_BYTES / 1e6)
             return
-        store.write_atomic(self.final.with_suffix(".json"),
-                           lambda f: f.write(json.dumps({"runs": self.run_ids, "epoch": epoch}).encode()))
-        store.write_atomic(self.final, lambda f: torch.save(state, f))
+        try:
+            store.write_atomic(self.final.with_suffix(".json"),
+                               lambda f: f.write(json.dumps({"runs": self.run_ids, "epoch": epoch}).encode()))
+            store.write_atomic(self.final, lambda f: torch.save(state, f))
+        except OSError as exc:  # a shortcut for later, not the runs' result: their files come next
+            log.warning("final state of %d run(s) not kept (%s): %s", len(self.run_ids), self.final,
+                        exc.strerror or exc)
+
+    def kept(self) -> str:
+        """Where the runs' training is kept until their files are written (for the message of a failed write)."""
+        if self.final.exists():
+            return f"their final state is kept in {self.final}"
+        if self.path.exists():
+            return f"their checkpoint is kept in {self.path}"
+        return "nothing of their training is kept (train.checkpoint_every=0, train.keep_final=false)"
 
     def close(self) -> None:
         """Call once the runs' files are written (never before: until then the checkpoint is all there is of

@@ -128,7 +128,10 @@ class Reporter:
             self.seen.add(runs)
             if payload["epoch"] > 0:  # (in a worker the checkpoint's own log line goes nowhere: say it here)
                 name = self.labels.get(runs[0], runs[0]) + (f" and {len(runs) - 1} more" if len(runs) > 1 else "")
-                if payload.get("extends"):
+                if payload["epoch"] == payload["epochs"]:
+                    log.info("%s: trained to the end before, its files not all written: writing them from its kept "
+                             "final state, without training", name)
+                elif payload.get("extends"):
                     log.info("%s: extends %s (%d epochs): training epochs %d-%d only", name,
                              _ids(payload["extends"]), payload["epoch"], payload["epoch"] + 1, payload["epochs"])
                 else:

@@ -128,19 +128,29 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
             return [Outcome(s.run_id, s.label, "interrupted", note=f"checkpointed at epoch {trained.epoch}")
                     for s in specs]
         histories = trained.histories
-    outcomes = []
+    outcomes, failed = [], False
     for spec, member, history in zip(specs, members, histories):
         if spec.run_id not in write:
             continue
         frame = records(spec, member, data, history, device, started, checkpoint)
-        store.write_run(frame, store.run_path(spec.folder, spec.run_id))
+        path = store.run_path(spec.folder, spec.run_id)
+        try:
+            store.write_run(frame, path)
+        except OSError as exc:  # a full disk, a quota: the run is trained, its file is not
+            kept = checkpoint.kept() if checkpoint is not None else "a closed-form solve: it is quick to redo"
+            outcome = Outcome(spec.run_id, spec.label, "failed", time.perf_counter() - clock,
+                              note=f"could not write {path}: {exc.strerror or exc}; {kept} (rerun to write it)")
+            failed = True
+            outcomes.append(outcome)
+            events("run", {"outcome": outcome})
+            continue
         trackers.close(spec.run_id, history)
         last = history.rows[-1] if history.rows else {}
         outcome = Outcome(spec.run_id, spec.label, history.status, time.perf_counter() - clock,
                           {k: last.get(k) for k in ("train_error", "test_error")})
         outcomes.append(outcome)
         events("run", {"outcome": outcome})
-    if checkpoint is not None:
+    if checkpoint is not None and not failed:
         checkpoint.close()  # only now: until every run file is written, the checkpoint is all there is of them
     return outcomes
 

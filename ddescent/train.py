@@ -86,6 +86,6 @@ def train(net: nn.Module, data: Data, plan: Plan, step: Step, checkpoint: Checkp
             checkpoint.save(epoch, parts, now=asked)
         if asked:
             return Trained(recorder.histories, "preempted", epoch)
-    if checkpoint is not None:
+    if checkpoint is not None and first < plan.epochs:
         checkpoint.save_final(plan.epochs, parts)  # a sweep with more epochs continues from here (ddescent.extension)
     return Trained(recorder.histories, "finished", plan.epochs)

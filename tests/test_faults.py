@@ -689,3 +689,58 @@ def test_a_signal_to_a_sweep_with_jobs_is_one_line_a_nonzero_exit_and_no_leaked_
     assert [x for x in err.splitlines() if "error" in x or "Traceback" in x or "Warning" in x][0].startswith(line)
     assert "leaked semaphore" not in err and "Traceback" not in err, err
     assert not _gone_within(proc.pid, 10)
+
+
+# ------------------------------------------------------------------ a write that fails at each step of the finish
+
+@pytest.mark.parametrize("step", ["final state", "first run file", "second run file"])
+def test_a_write_failing_at_any_step_of_the_finish_loses_no_training(step, tmp_path, data_cache, monkeypatch):
+    """The finish of a pack: its final state (train.keep_final), then each run's file, then the checkpoint goes.
+    A full disk at any of these steps: the runs whose files were not written are failed with the path and what is
+    kept; the rerun writes them without training again (from the final state) or from the last checkpoint, and
+    every number equals an undisturbed sweep's."""
+    import errno
+
+    import ddescent
+    from ddescent import runner
+    from ddescent.store import runs as store_runs
+
+    overrides = [*TINY, "width=4,8", "epochs=6", "train.eval_points=6", "train.checkpoint_every=2"]
+    runner.execute(plan(overrides, tmp_path / "undisturbed"))
+    specs = plan(overrides, tmp_path / "r")
+
+    real, written = store_runs._write_atomic, []
+
+    def full_disk(path, write, **kwargs):
+        path = Path(path)
+        if path.parent.name == "runs":
+            written.append(path)
+        fails = {"final state": path.parent.name == "_final" and path.suffix == ".pt",
+                 "first run file": path.parent.name == "runs" and len(written) == 1,
+                 "second run file": path.parent.name == "runs" and len(written) == 2}[step]
+        if fails:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, write, **kwargs)
+
+    monkeypatch.setattr(store_runs, "_write_atomic", full_disk)
+    first = runner.execute(specs)
+    monkeypatch.setattr(store_runs, "_write_atomic", real)
+    failed = [o for o in first if o.status == "failed"]
+    if step == "final state":
+        assert not failed  # the final state is a shortcut for later: the runs' files are written all the same
+    else:
+        assert len(failed) == 1 and "No space left on device" in failed[0].note and "runs/" in failed[0].note
+        assert "final state is kept in" in failed[0].note
+        assert len(list((tmp_path / "r" / specs[0].name / "_checkpoints").glob("*.pt"))) == 1  # not released
+
+    started = []
+    again = runner.execute(specs, lambda kind, p: started.append(p["epoch"]) if kind == "epoch" else None)
+    assert {o.status for o in again} <= {"done", "complete"}
+    if step != "final state":
+        assert started and min(started) == 6  # nothing trained again: the files came from the final state
+    a, b = ddescent.load(tmp_path / "r"), ddescent.load(tmp_path / "undisturbed")
+    assert a["run_id"].nunique() == 2
+    m = a.merge(b, on=["run_id", "epoch"], suffixes=("", "_u"))
+    assert len(m) == len(a) == len(b)
+    for c in ("train_error", "test_error", "train_loss", "test_loss"):
+        assert (m[c] == m[f"{c}_u"]).all(), c

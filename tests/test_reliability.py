@@ -181,7 +181,8 @@ def test_early_stopping_chooses_by_validation_only(tiny, tmp_path):
 
 def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_checkpoint(tiny, tmp_path):
     """Files are written before the checkpoint is dropped: a kill between two files of a pack leaves the checkpoint,
-    and the rerun resumes the missing run from it (the done ones train along, their files untouched)."""
+    and the rerun resumes the missing run from it (the done ones train along, their files untouched). With the pack's
+    final state kept (train.keep_final), the rerun trains nothing: it writes the file from that state."""
     res = tmp_path / "r"
     args = ["sweep", "width=4,8,16", *tiny, "epochs=6", "train.checkpoint_every=1", "--results", str(res), "--no-plot"]
     assert cli(*args, "train.keep_checkpoints=true").returncode == 0  # as if killed right after the last file
@@ -190,7 +191,7 @@ def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_
     before = store.load(runs[1])
     runs[1].unlink()  # ... or right before it
     others = {p: p.stat().st_mtime_ns for p in (runs[0], runs[2])}
-    r = cli(*args)
+    r = cli(*args, "train.keep_final=false")  # (the final state is not read: the checkpoint is)
     assert r.returncode == 0, r.stderr
     assert "and 2 more: resumed from its checkpoint at epoch 5 of 6" in r.stderr and "1 to run" in r.stderr
     after = store.load(runs[1])
@@ -198,3 +199,10 @@ def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_
     assert after[numbers].equals(before[numbers])
     assert {p: p.stat().st_mtime_ns for p in others} == others  # the done runs' files are not written again
     assert not list((res / "fig9_9" / "_checkpoints").glob("*"))
+
+    runs[1].unlink()  # again; this time the final state is read: nothing is trained
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "writing them from its kept final state, without training" in r.stderr
+    assert store.load(runs[1])[numbers].equals(before[numbers])
+    assert {p: p.stat().st_mtime_ns for p in others} == others
