@@ -16,6 +16,7 @@ import torch
 
 from ddescent import checkpoint, packing, preemption, store
 from ddescent.config import check_device, hydra_app, hydra_quote
+from ddescent.packfile import read_pack
 from ddescent.planner import Job
 from ddescent.progress import Reporter
 from ddescent.runner import Outcome, execute
@@ -126,11 +127,6 @@ def planned_runs(path: str | Path) -> dict[str, str]:
             continue
         out.update({s.run_id: label for s, label in zip(specs, labels) if not store.is_done(s.folder, s.run_id)})
     return out
-
-
-def read_pack(path: str) -> tuple[list[RunSpec], list[str]]:
-    blob = json.loads(Path(path).read_text())
-    return [RunSpec.of(r["config"], r["fingerprint"]) for r in blob["runs"]], blob["labels"]
 
 
 PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 
 from ddescent import checkpoint, store
+from ddescent.packfile import read_pack
 
 log = logging.getLogger("ddescent")
 
@@ -233,7 +234,6 @@ def _one_line(text: str) -> str:
 
 
 def _names(pack: str) -> str:
-    from ddescent.launch import read_pack
 
     try:
         labels = read_pack(pack)[1]
@@ -340,8 +340,7 @@ class SlurmLauncher(submitit_launcher.SlurmLauncher):
     def _report_requeues(states: dict, pending: dict, seen: dict) -> None:
         """A line for each job that started again since SLURM was last asked (sacct counts the starts; with
         squeue only, a job seen running and then pending again was requeued)."""
-        from ddescent.launch import read_pack
-
+    
         for job_id, (job, pack) in pending.items():
             state = states.get(job_id)
             if state is None:
@@ -427,7 +426,6 @@ def experiment_folders(results: Path) -> list[Path]:
 def status(folder: Path, now: float | None = None) -> tuple[list[Pending], int, str]:
     """The runs of an experiment that its sweeps handed to launchers and that are not done (their pack files say
     which), each with its job and what SLURM and its checkpoint say; the number of runs done; how SLURM was asked."""
-    from ddescent.launch import read_pack
 
     now = time.time() if now is None else now
     entries = []
