@@ -7,6 +7,7 @@ Each test uses the README's tuned launcher (hydra/launcher=slurm) with the lines
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -175,3 +176,20 @@ def test_status_shows_the_jobs_of_a_no_wait_sweep(tmp_path):
     shown = status(tmp_path / "r")
     assert len(re.findall(r"^  mlp width=\d .* CANCELLED +\d+/30000 +-$", shown, re.M)) == 2, shown
     assert f"its job {job} ended CANCELLED without a result; its log: " in shown, shown
+
+
+def test_the_readmes_cpu_cluster_example_runs_as_written(tmp_path):
+    """The README's block for a partition without GPUs, with this node's partition and a scratch results folder
+    (the lines a user edits), and the sweep cut to two tiny runs."""
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in text.split("```bash\n")[1:] if "hydra/launcher=slurm_cpu" in b.split("```")[0])
+    command = shlex.split(block.split("```")[0].replace("\\\n", " "))
+    assert command[:2] == ["ddescent", "sweep"]
+    edited = [("hydra.launcher.partition=debug" if a.startswith("hydra.launcher.partition=") else a)
+              for a in command[2:]]
+    results = edited.index("--results")
+    edited[results + 1] = str(tmp_path / "r")
+    r = subprocess.run([sys.executable, "-m", "ddescent", "sweep", *edited, "width=4,8", "seed=0", "epochs=3",
+                        *TINY], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert store.load(tmp_path / "r").run_id.nunique() == 2
