@@ -130,7 +130,7 @@ class Reporter:
                 name = self.labels.get(runs[0], runs[0]) + (f" and {len(runs) - 1} more" if len(runs) > 1 else "")
                 if payload["epoch"] == payload["epochs"]:
                     log.info("%s: trained to the end before, its files not all written: writing them from its kept "
-                             "final state, without training", name)
+                             "final state (epoch %d of %d), without training", name, payload["epoch"], payload["epochs"])
                 elif payload.get("extends"):
                     log.info("%s: extends %s (%d epochs): training epochs %d-%d only", name,
                              _ids(payload["extends"]), payload["epoch"], payload["epoch"] + 1, payload["epochs"])

@@ -26,7 +26,8 @@ Scenarios:
            trains exactly those two and sets the files aside
   fullfs   runs/ on a 64 KiB tmpfs (root only; skipped otherwise): the run files cannot be written, so the
            checkpoints must survive, no stored run is reported failed and every count counts each run once; after
-           space is freed the rerun resumes from them (the log says from which epoch)
+           space is freed the rerun writes the files from the packs' kept final states without training, or
+           resumes from a checkpoint (the log says which, and from which epoch)
 
 After each: every run present exactly once, readable, at the last epoch; no temporary files, locks or
 checkpoints left; each run trained the expected number of times. At the end a table: scenario | fault | expected |
@@ -455,10 +456,13 @@ def fullfs(tmp: Path, rng: random.Random, args) -> list[str]:
     finally:
         subprocess.run(["umount", str(runs)], capture_output=True)
     final = rerun(cmd, problems)
-    resumed = [line for line in final.stderr.splitlines() if "resum" in line.lower()]
+    # (the packs trained to their end: their kept final states give the rerun the files without training; a pack
+    # without one resumes from its last checkpoint)
+    resumed = [line for line in final.stderr.splitlines() if "resumed from its checkpoint" in line
+               or "from its kept final state" in line]
     print(f"  {written} run file(s) fitted; {len(kept)} checkpoint(s) kept; the rerun: {resumed[:1]}")
     if not resumed:
-        problems.append("the rerun did not say it resumed from a checkpoint")
+        problems.append("the rerun said neither that it resumed from a checkpoint nor that it wrote from a final state")
     check(res, 10, 60, problems)
     return problems
 
@@ -474,7 +478,7 @@ SCENARIOS = {  # name: (scenario, the fault, what must hold)
     "repack": (repack, "SIGKILL with a checkpoint, rerun wider", "resumed pack equals an uninterrupted sweep"),
     "columns": (columns, "a run file without test_error; one with doubled rows", "both set aside, both retrained"),
     "fullfs": (fullfs, "runs/ on a 64 KiB tmpfs (root only)",
-               "checkpoints kept, counts honest, rerun resumes"),
+               "checkpoints kept, counts honest, rerun writes from the final state / resumes"),
     "format": (format_, "an older ddescent's live lock; a folder of a newer format",
                "its run left, exit 3, version named; refused, exit 2"),
     "early": (early, "SIGKILL a --jobs 2 sweep as its tracker / first worker starts, and training",

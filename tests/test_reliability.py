@@ -203,6 +203,6 @@ def test_a_pack_killed_while_writing_its_files_resumes_its_missing_run_from_the_
     runs[1].unlink()  # again; this time the final state is read: nothing is trained
     r = cli(*args)
     assert r.returncode == 0, r.stderr
-    assert "writing them from its kept final state, without training" in r.stderr
+    assert "writing them from its kept final state (epoch 6 of 6), without training" in r.stderr
     assert store.load(runs[1])[numbers].equals(before[numbers])
     assert {p: p.stat().st_mtime_ns for p in others} == others
