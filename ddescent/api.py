@@ -42,6 +42,7 @@ def sweep(overrides: list[str] | None = None, results: str | Path = "results", *
                           "for cluster launchers")
     plan = orchestrate.plan(overrides, results, memory_check=memory_check, one_run=one_run)
     outcomes = orchestrate.execute(plan, overrides, force=force, bars=bars_wanted(progress))
+    orchestrate.finish(plan, outcomes)
     bad = [o for o in outcomes if o.status in ("failed", "held")]
     if bad:
         raise RunsFailed(f"{len(bad)} run(s) not done: " + "; ".join(f"{o.label}: {o.note}" for o in bad[:5]),

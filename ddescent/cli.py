@@ -287,6 +287,7 @@ def run(
         typer.echo(f"already done: {path} (use --force to rerun)")
         return
     outcomes = orchestrate.execute(plan, overrides, force=force)
+    orchestrate.finish(plan, outcomes)
     _exit_for(outcomes)
     typer.echo(f"{outcomes[0].status}: {path}")
 

@@ -107,16 +107,20 @@ def load_quietly(path: Path, warn=None) -> pd.DataFrame:
     return df
 
 
-def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
-    """After a sweep: the diverged runs, and the `ls` summary of what it ran, as log lines; the tracker's record of
-    the sweep as a whole ends (MLflow's parent run: FAILED when some runs failed)."""
+def finish(jobs: list[Job], outcomes: list[Outcome]) -> None:
+    """The tracker's record of the sweep as a whole ends (MLflow's parent run: FAILED when some runs failed)."""
     from ddescent.loggers.base import finish_sweep
 
+    finish_sweep(jobs[0].spec.config, failed=any(o.status == "failed" for o in outcomes))
+
+
+def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
+    """After a sweep: the diverged runs, and the `ls` summary of what it ran, as log lines; then `finish`."""
     diverged = [o for o in outcomes if o.status == "diverged"]
     if diverged:
         log.warning("%d run(s) diverged (recorded with status 'diverged')", len(diverged))
     first = jobs[0].spec
-    finish_sweep(first.config, failed=any(o.status == "failed" for o in outcomes))
+    finish(jobs, outcomes)
     df = load_quietly(first.folder)
     if not df.empty and log.isEnabledFor(logging.INFO):
         ours = df[df["run_id"].isin({j.spec.run_id for j in jobs})]

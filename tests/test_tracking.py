@@ -630,3 +630,17 @@ def test_a_sweep_is_one_parent_run_with_its_figures_and_a_resumed_sweep_reuses_i
     drawn = results / "fig9_9" / "_figures" / "fig9_9.png"
     local = client.download_artifacts(first, "figures/fig9_9.png", str(tmp_path / "got"))
     assert Path(local).read_bytes() == drawn.read_bytes()  # the figure of the last sweep, all three widths
+
+
+def test_a_single_run_and_a_python_sweep_end_their_parent_run_too(tiny, tmp_path, mlflow_store):
+    """`ddescent run` and ddescent.sweep() draw no figures, but their parent run ends as a sweep's does."""
+    import ddescent
+    from conftest import cli
+
+    results = tmp_path / "results"
+    client = mlflow_client(tmp_path)
+    r = cli("run", "width=4", *tiny, "logger=mlflow", "--results", str(results))
+    assert r.returncode == 0, r.stderr
+    assert children_and_parent(client, "fig9_9")[1].info.status == "FINISHED"
+    ddescent.sweep(["width=8", *[t for t in tiny if t != "progress=off"], "logger=mlflow", "name=py"], results)
+    assert children_and_parent(client, "py")[1].info.status == "FINISHED"
