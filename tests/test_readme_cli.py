@@ -123,6 +123,16 @@ def test_every_command_and_flag_of_the_synopsis_is_in_its_help():
         assert not missing, f"`ddescent {' '.join(command)} --help` lacks {missing}"
 
 
+
+def test_every_command_of_ddescent_help_is_in_the_synopsis():
+    from ddescent.cli import app
+
+    listed = {command[0] for command in synopsis() if command}
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands if not c.hidden}
+    commands |= {g.name for g in app.registered_groups}
+    assert commands - listed == set(), "the README's command-line synopsis lacks these commands"
+
+
 # ----------------------------------------------------------------------------- the examples, run
 
 
