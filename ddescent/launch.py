@@ -187,11 +187,11 @@ def _requeue(state: dict | None) -> None:
 
 
 def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: int, force: bool = False,
-              events=None) -> list:
+              events=None, retried: bool = False) -> list:
     """Launch one Hydra job per pack with the chosen launcher; returns when all jobs have ended, with Hydra's
     JobReturn of each (in the order of pack_list; None for a job that failed or never ran). With a launcher that
     runs the jobs elsewhere (SLURM, submitit_local), each run is reported to `events` as its file appears, while
-    the launcher waits."""
+    the launcher waits. `retried`: what the launcher loses will be launched once more (a warning, not an error)."""
     paths = write_packs(pack_list)
     first = pack_list[0][0].spec
     overrides = list(hydra_overrides)
@@ -215,7 +215,8 @@ def run_hydra(pack_list: list[list[Job]], hydra_overrides: list[str], n_jobs: in
         with reaped_children() if local else contextlib.nullcontext():  # workers here die with the sweep
             returns = hydra_app().hydra.multirun(config_name="config", task_function=hydra_task, overrides=overrides)
     except Exception as exc:  # a job the scheduler killed (scancel, out of memory) ends the launcher's wait
-        log.error("the launcher stopped waiting: %s", " ".join(str(exc).split())[:300])
+        log.log(logging.WARNING if retried else logging.ERROR, "the launcher stopped waiting: %s",
+                " ".join(str(exc).split())[:300])
     finally:
         if watch is not None:
             watch.stop()

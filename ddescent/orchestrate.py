@@ -55,7 +55,8 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
         if local:
             return launch.run_local(pack_list, reporter, force=force)
         hydra_overrides = split_overrides(list(overrides))[1]
-        returns = launch.run_hydra(pack_list, hydra_overrides, parallel, force, events=reporter)
+        returns = launch.run_hydra(pack_list, hydra_overrides, parallel, force, events=reporter,
+                                   retried=_retries(hydra_overrides, parallel))
         returns = _once_more(pack_list, returns, hydra_overrides, parallel, force, reporter)
         outcomes = launch.hydra_outcomes(pack_list, returns)
         for outcome in outcomes:  # the jobs logged their runs in their own logs: one line each here too (those
@@ -66,14 +67,19 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
         reporter.close()
 
 
+def _retries(hydra_overrides: list[str], parallel: int) -> bool:
+    """Whether the launcher's lost jobs are launched once more (see _once_more): joblib's."""
+    launcher = next((o.split("=", 1)[1] for o in hydra_overrides if o.startswith("hydra/launcher=")), None)
+    return launcher == "joblib" or launcher is None and parallel > 1
+
+
 def _once_more(pack_list: list[list[Job]], returns: list, hydra_overrides: list[str], parallel: int, force: bool,
                reporter) -> list:
     """joblib's workers (loky) share one fate: when one dies (killed, out of memory), loky ends the others and the
     launcher loses every job it was running or had not started. Each such pack with runs not stored is launched
     once more (it resumes from its checkpoint where it has one); what fails again is reported failed. The runs are
     reported once, after this. Other launchers are left alone (a SLURM job cancelled is not to be resubmitted)."""
-    launcher = next((o.split("=", 1)[1] for o in hydra_overrides if o.startswith("hydra/launcher=")), None)
-    if launcher != "joblib" and not (launcher is None and parallel > 1):
+    if not _retries(hydra_overrides, parallel):
         return returns
     lost = [i for i, (pack, ret) in enumerate(zip(pack_list, returns))
             if ret is None and not all(store.is_done(j.spec.folder, j.spec.run_id) for j in pack)]

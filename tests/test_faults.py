@@ -614,6 +614,29 @@ def test_one_dead_joblib_worker_costs_only_a_retry_every_run_is_stored_and_count
     assert not _gone_within(proc.pid, 10)
 
 
+
+@pytest.mark.parametrize("retried,level", [(True, "WARNING"), (False, "ERROR")])
+def test_a_launcher_that_stops_waiting_is_an_error_only_when_nothing_retries(retried, level, tiny, tmp_path,
+                                                                             monkeypatch, caplog):
+    """joblib's lost jobs are launched once more: the first stop is a warning (-q shows errors only), the last one
+    an error."""
+    import types
+
+    from ddescent import launch
+    from ddescent.planner import plan as make_plan
+
+    jobs = make_plan(["width=4", *tiny], str(tmp_path))
+
+    def multirun(**kwargs):
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(launch, "hydra_app", lambda: types.SimpleNamespace(hydra=types.SimpleNamespace(multirun=multirun)))
+    with caplog.at_level("INFO", logger="ddescent"):
+        assert launch.run_hydra([jobs], ["hydra/launcher=joblib"], 2, retried=retried) == [None]
+    said = [r for r in caplog.records if "stopped waiting" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == level
+
+
 # 8. -------------------------------------------------------------- honest counts under a full disk; signals, one line
 
 def test_a_run_reported_stored_is_never_reported_again_and_the_eta_never_goes_below_zero():
