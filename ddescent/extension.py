@@ -56,8 +56,13 @@ def finals(folder: Path) -> list[Final]:
 
 
 def extendable(config: dict) -> bool:
-    """Runs counted in epochs can be extended; a budget of optimizer steps (train.steps) fixes its own length."""
-    return not config["train"].get("steps")
+    """Trained runs counted in epochs can be extended; a budget of optimizer steps (train.steps) fixes its own
+    length, and a closed-form solve has no state to continue."""
+    from ddescent import models
+
+    family = models.family(config["model"]["name"])
+    closed = family.solve is not None and config["model"].get("solver") in family.closed_form
+    return not config["train"].get("steps") and not closed
 
 
 def base_config(config: dict, epochs: int) -> dict:
