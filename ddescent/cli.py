@@ -201,16 +201,9 @@ def _exit_for(outcomes) -> None:
 
 def _load(path: Path, where: str | None = None):
     """The records under `path` (unreadable files named on stderr), only the runs `where` selects."""
-    import warnings
-
     from ddescent import query, store
 
-    with warnings.catch_warnings(record=True) as caught:  # (not orchestrate.load_quietly: reading needs no torch)
-        warnings.simplefilter("always")
-        df = store.load(path)
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
-    df = _whole_runs(df)
+    df = _whole_runs(store.load_quietly(path, warn=lambda line: typer.echo(line, err=True)))
     return query.where(df, where) if where and not df.empty else df
 
 

@@ -8,7 +8,6 @@ The command line and the API differ only in how they ask and how they answer (ex
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -102,17 +101,6 @@ def records(jobs: list[Job]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=store.COLUMNS)
 
 
-def load_quietly(path: Path, warn=None) -> pd.DataFrame:
-    """The records under `path`; each file that cannot be read is reported through `warn(line)` (or not at all)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df = store.load(path)
-    for w in caught:
-        if warn is not None:
-            warn(f"warning: {w.message}")
-    return df
-
-
 def finish(jobs: list[Job], outcomes: list[Outcome]) -> None:
     """The tracker's record of the sweep as a whole ends (MLflow's parent run: FAILED when some runs failed)."""
     from ddescent.loggers.base import finish_sweep
@@ -127,7 +115,7 @@ def summarize(jobs: list[Job], outcomes: list[Outcome]) -> None:
         log.warning("%d run(s) diverged (recorded with status 'diverged')", len(diverged))
     first = jobs[0].spec
     finish(jobs, outcomes)
-    df = load_quietly(first.folder)
+    df = store.load_quietly(first.folder)
     if not df.empty and log.isEnabledFor(logging.INFO):
         ours = df[df["run_id"].isin({j.spec.run_id for j in jobs})]
         for line in listing.summary_lines(ours, first.config["train"]["threshold_eps"]):
@@ -144,7 +132,7 @@ def draw_figures(jobs: list[Job]) -> None:
     first = jobs[0].spec
     if not first.config.get("plot", True):
         return
-    df = load_quietly(first.folder, warn=log.warning)
+    df = store.load_quietly(first.folder, warn=log.warning)
     drawn = []
     for name in first.config.get("figures") or ["9.9"]:
         try:

@@ -118,3 +118,15 @@ def load(path: str | Path) -> pd.DataFrame:
         return pa.concat_tables(tables, promote_options="permissive").to_pandas()
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # extra columns of different kinds across files
         return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
+
+
+def load_quietly(path: str | Path, warn=None) -> pd.DataFrame:
+    """`load`, with each file that cannot be read reported through `warn(line)` (or not at all) instead of as a
+    Python warning."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load(path)
+    for w in caught:
+        if warn is not None:
+            warn(f"warning: {w.message}")
+    return df
