@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ddescent import store
 from ddescent.files import open_regular
-from ddescent.spec import MIRRORS, run_id
+from ddescent.spec import MIRRORS, put, run_id
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,8 @@ def extendable(config: dict) -> bool:
 def base_config(config: dict, epochs: int) -> dict:
     """The config of the same run trained for `epochs` epochs (the axis and the group keys that mirror it)."""
     base = copy.deepcopy(config)
-    base["epochs"] = epochs
-    for key, axis in MIRRORS.items():
-        if axis == "epochs":
-            node = base
-            *parents, last = key.split(".")
-            for part in parents:
-                node = node[part]
-            node[last] = epochs
+    for key in ["epochs", *(k for k, axis in MIRRORS.items() if axis == "epochs")]:
+        put(base, key, epochs)
     return base
 
 

@@ -25,7 +25,7 @@ from torch import nn
 from ddescent import models, regularizers
 from ddescent.machine import usable_cores
 from ddescent.models.base import Single
-from ddescent.spec import RunSpec
+from ddescent.spec import RunSpec, drop
 
 PACK_MAX = 64
 COSTS_FILE = Path(__file__).with_name("pack_costs.json")
@@ -54,11 +54,7 @@ def key(spec: RunSpec) -> str:
     """Runs with equal keys can share a pack: same data, family and recipe; only MEMBER_KEYS differ."""
     common = json.loads(json.dumps(spec.config))
     for dotted in MEMBER_KEYS:
-        *parents, last = dotted.split(".")
-        node = common
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(last, None)
+        drop(common, dotted)
     return json.dumps(common, sort_keys=True)
 
 

@@ -20,7 +20,7 @@ from ddescent.config import (compose, compose_all, expand, expand_one, hydra_quo
                              validate)
 from ddescent.accel import resolve_device
 from ddescent.machine import available_memory_bytes
-from ddescent.spec import RECORDED_AXES, RunSpec, hyperparameters
+from ddescent.spec import RECORDED_AXES, RunSpec, hyperparameters, put
 
 GROUP_CHOICES = ("data", "model", "optim", "regularizer")
 
@@ -97,11 +97,7 @@ def _neutral(config: dict) -> dict:
     """The family's settings its solver does not read, at their neutral value (Family.neutral)."""
     family = models.family(config["model"]["name"])
     for key, value in (family.neutral(config) if family.neutral is not None else {}).items():
-        node = config
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[last] = value
+        put(config, key, value)
     return config
 
 

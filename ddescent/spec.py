@@ -62,14 +62,16 @@ def lookup(tree: dict, key: str, default=None):
     return node
 
 
-def _put(tree: dict, key: str, value) -> None:
+def put(tree: dict, key: str, value) -> None:
+    """tree["a"]["b"] = value for key "a.b" (missing parents are made)."""
     *parents, last = key.split(".")
     for part in parents:
         tree = tree.setdefault(part, {})
     tree[last] = value
 
 
-def _pop(tree: dict, key: str) -> None:
+def drop(tree: dict, key: str) -> None:
+    """Remove tree["a"]["b"] for key "a.b", if it is there."""
     *parents, last = key.split(".")
     for part in parents:
         tree = tree.get(part)
@@ -91,11 +93,11 @@ def identity(config: dict, fingerprint: str | None = None) -> dict:
     for key in IDENTITY:
         value = fingerprint if key == "data_fingerprint" else lookup(config, key)
         if value is not None and NEUTRAL.get(key, object()) != value:
-            _put(ident, key, json.loads(json.dumps(value)))
+            put(ident, key, json.loads(json.dumps(value)))
     for key in NOT_IDENTITY:
-        _pop(ident, key)
+        drop(ident, key)
     for key, value in LEGACY.items():
-        _put(ident, key, value)
+        put(ident, key, value)
     return _without_nulls(ident)
 
 
@@ -138,7 +140,7 @@ def hyperparameters(config: dict) -> dict:
 
     ident = identity(config)
     for key in LEGACY:
-        _pop(ident, key)
+        drop(ident, key)
     walk(ident, "")
     return flat
 
