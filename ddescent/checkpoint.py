@@ -113,20 +113,19 @@ class Checkpoint:
         return (store.checkpoints_dir(folder) / name).exists() or (store.finals_dir(folder) / name).exists()
 
     def resume(self, parts: dict) -> int:
-        """Load the checkpoint into `parts` ({name: object with state_dict/load_state_dict}) and return its epoch;
-        else the kept final state of `base`; 0 (parts untouched) when neither is there or fits (a state that
-        does not fit is moved aside)."""
-        state = self._load(self.final, self.run_ids, parts, epoch=self.epochs) if self.keep_final else None
-        if state is not None:  # trained to the end before, its files never written (a full disk, a kill)
-            log.debug("the runs' final state is kept (%s): nothing to train", self.final.name)
-            return self.epochs
-        state = self._load(self.path, self.run_ids, parts)
-        if state is not None:
-            self.started_at = state.get("started_at") or self.started_at
-            self.extends = state.get("extends") or {}
-            self.resumed_at = _utc()
-            log.debug("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), state["epoch"], self.path.name)
-            return state["epoch"]
+        """Load into `parts` ({name: object with state_dict/load_state_dict}) the runs' own kept final state (they
+        trained to the end, their files were not written), else their checkpoint, else the kept final state of
+        `base`, and return its epoch; 0 (parts untouched) when none is there or fits (a state that does not fit is
+        moved aside). The runs' own states bring back when they started and what they extend."""
+        own = ([(self.final, self.epochs)] if self.keep_final else []) + [(self.path, None)]
+        for path, epoch in own:  # (the final state: trained to the end before, its files never written)
+            state = self._load(path, self.run_ids, parts, epoch=epoch)
+            if state is not None:
+                self.started_at = state.get("started_at") or self.started_at
+                self.extends = state.get("extends") or {}
+                self.resumed_at = _utc()
+                log.debug("resuming %d run(s) from epoch %d (%s)", len(self.run_ids), state["epoch"], path.name)
+                return state["epoch"]
         if self.base is None:
             return 0
         final, bases = self.base
@@ -165,10 +164,10 @@ class Checkpoint:
         if not isinstance(state, dict) or state.get("runs") != runs:
             raise ValueError("it belongs to other runs")
         epoch = state.get("epoch")
-        if not isinstance(epoch, int) or not 1 <= epoch <= self.epochs or expected is not None and epoch != expected \
-                or expected is None and epoch == self.epochs:
-            raise ValueError(f"epoch {epoch!r} is outside 1..{self.epochs - 1}" if expected is None
-                             else f"epoch {epoch!r}, its sidecar says {expected}")
+        if expected is not None and epoch != expected:  # (a kept final state: the epoch its sidecar names)
+            raise ValueError(f"epoch {epoch!r}, its sidecar says {expected}")
+        if expected is None and (not isinstance(epoch, int) or not 1 <= epoch < self.epochs):
+            raise ValueError(f"epoch {epoch!r} is outside 1..{self.epochs - 1}")
         if not isinstance(state.get("parts"), dict) or set(state["parts"]) != set(parts):
             raise ValueError(f"parts {sorted(state.get('parts') or [])}, expected {sorted(parts)}")
         recorded = state["parts"].get("recorder", {}).get("epoch")
@@ -176,12 +175,16 @@ class Checkpoint:
             raise ValueError(f"records end at epoch {recorded}, the checkpoint at {epoch}")
         return epoch
 
+    def _state(self, epoch: int, parts: dict) -> dict:
+        """What a checkpoint and a final state hold: the runs, the epoch, every part, and the runs' life so far."""
+        return {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()},
+                "started_at": self.started_at, "extends": self.extends}
+
     def save(self, epoch: int, parts: dict, now: bool = False) -> None:
         """Every `every` epochs (not at the last: the results are written then), or `now` (a stop was asked)."""
         if epoch >= self.epochs or not now and (not self.every or epoch % self.every):
             return
-        state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()},
-                 "started_at": self.started_at, "extends": self.extends}
+        state = self._state(epoch, parts)
         if not self.meta.exists():
             store.write_atomic(self.meta, lambda f: f.write(json.dumps({"runs": self.run_ids}).encode()))
         store.write_atomic(self.path, lambda f: torch.save(state, f))
@@ -194,7 +197,7 @@ class Checkpoint:
         the rerun writes them from this state without training."""
         if not self.keep_final:
             return
-        state = {"runs": self.run_ids, "epoch": epoch, "parts": {n: p.state_dict() for n, p in parts.items()}}
+        state = self._state(epoch, parts)
         size = _tensor_bytes(state)
         if self.keep_final == "auto" and size > FINAL_AUTO_BYTES:
             log.debug("final state of %d run(s) not kept: %.0f MB > %.0f MB (train.keep_final=true keeps it)",

@@ -756,6 +756,7 @@ def test_a_write_failing_at_any_step_of_the_finish_loses_no_training(step, tmp_p
         assert "final state is kept in" in failed[0].note
         assert len(list((tmp_path / "r" / specs[0].name / "_checkpoints").glob("*.pt"))) == 1  # not released
 
+    time.sleep(1.1)  # (timestamps are to the second: the rerun's own start would differ)
     started = []
     again = runner.execute(specs, lambda kind, p: started.append(p["epoch"]) if kind == "epoch" else None)
     assert {o.status for o in again} <= {"done", "complete"}
@@ -763,6 +764,7 @@ def test_a_write_failing_at_any_step_of_the_finish_loses_no_training(step, tmp_p
         assert started and min(started) == 6  # nothing trained again: the files came from the final state
     a, b = ddescent.load(tmp_path / "r"), ddescent.load(tmp_path / "undisturbed")
     assert a["run_id"].nunique() == 2
+    assert a["started_at"].nunique() == 1  # the run written on the rerun keeps its pack's start
     m = a.merge(b, on=["run_id", "epoch"], suffixes=("", "_u"))
     assert len(m) == len(a) == len(b)
     for c in ("train_error", "test_error", "train_loss", "test_loss"):
