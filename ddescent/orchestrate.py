@@ -39,7 +39,7 @@ def execute(jobs: list[Job], overrides: list[str] = (), *, force: bool = False, 
     Progress bars: `bars`, or (None) as the experiment's `progress` setting says (auto: on a terminal)."""
     todo = [j for j in jobs if force or not j.done]
     first = jobs[0].spec
-    extending = sum(1 for j in todo if j.extension is not None and j.extension.together and not force)
+    extending = 0 if force else sum(j.extends for j in todo)
     log.info("%s: %d jobs, %d already done, %d to run%s -> %s", first.name, len(jobs), len(jobs) - len(todo),
              len(todo), f" ({extending} extend shorter runs)" if extending else "", first.folder)
     launch.prepare(jobs)  # also when all is done: a run killed after its files were written left its checkpoint

@@ -37,6 +37,11 @@ class Job:
     overrides: list[str] = field(default_factory=list)
     extension: extension.Extension | None = None  # a shorter run it continues, or why it cannot
 
+    @property
+    def extends(self) -> bool:
+        """Continues the kept final state of a shorter run (ddescent.extension)."""
+        return self.extension is not None and bool(self.extension.together)
+
     @functools.cached_property
     def flops(self) -> float:
         """Training arithmetic of this run (see training_flops); computed once, packing asks often."""
@@ -220,17 +225,13 @@ def show_plan(jobs: list[Job], stream=None) -> None:
     stream = stream or sys.stdout
     pending = [j for j in jobs if not j.done]
     for j in jobs:
-        state = "done   " if j.done else ("damaged" if j.damaged else "extend " if _extends(j) else "pending")
+        state = "done   " if j.done else ("damaged" if j.damaged else "extend " if j.extends else "pending")
         print(f"{j.spec.run_id}  {state}  {j.label}{_extension_note(j)}", file=stream)
     flops = sum(j.flops for j in pending)
     workers = packing.processes(pending) if pending else 1
     print(f"{len(jobs)} jobs: {len(jobs) - len(pending)} done, {len(pending)} pending in "
           f"{len(packs(pending, workers)) if pending else 0} packs; about {flops / 1e12:.2f} TFLOP of training "
           "arithmetic pending", file=stream)
-
-
-def _extends(job: Job) -> bool:
-    return job.extension is not None and bool(job.extension.together)
 
 
 def _extension_note(job: Job) -> str:
@@ -258,7 +259,7 @@ def packs(jobs: list[Job], workers: int | None = None, planned: list[Job] = ()) 
                 riders += [by_id[r] for r in runs if r not in pending]
     taken = {r for runs in together for r in runs}
     for job in jobs:  # runs continuing a kept final state train in its pack, in its order
-        runs = list(job.extension.together) if _extends(job) else []
+        runs = list(job.extension.together) if job.extends else []
         if runs and runs not in together and not taken & set(runs) and all(r in pending for r in runs):
             together.append(runs)
             taken |= set(runs)

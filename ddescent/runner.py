@@ -128,7 +128,7 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
             return [Outcome(s.run_id, s.label, "interrupted", note=f"checkpointed at epoch {trained.epoch}")
                     for s in specs]
         histories = trained.histories
-    outcomes, failed = [], False
+    outcomes = []
     for spec, member, history in zip(specs, members, histories):
         if spec.run_id not in write:
             continue
@@ -140,17 +140,14 @@ def _train_and_write(specs: list[RunSpec], events: Events, trackers: loggers.Tra
             kept = checkpoint.kept() if checkpoint is not None else "a closed-form solve: it is quick to redo"
             outcome = Outcome(spec.run_id, spec.label, "failed", time.perf_counter() - clock,
                               note=f"could not write {path}: {exc.strerror or exc}; {kept} (rerun to write it)")
-            failed = True
-            outcomes.append(outcome)
-            events("run", {"outcome": outcome})
-            continue
-        trackers.close(spec.run_id, history)
-        last = history.rows[-1] if history.rows else {}
-        outcome = Outcome(spec.run_id, spec.label, history.status, time.perf_counter() - clock,
-                          {k: last.get(k) for k in ("train_error", "test_error")})
+        else:
+            trackers.close(spec.run_id, history)
+            last = history.rows[-1] if history.rows else {}
+            outcome = Outcome(spec.run_id, spec.label, history.status, time.perf_counter() - clock,
+                              {k: last.get(k) for k in ("train_error", "test_error")})
         outcomes.append(outcome)
         events("run", {"outcome": outcome})
-    if checkpoint is not None and not failed:
+    if checkpoint is not None and all(o.status != "failed" for o in outcomes):
         checkpoint.close()  # only now: until every run file is written, the checkpoint is all there is of them
     return outcomes
 
