@@ -113,6 +113,15 @@ def mlflow_uri(settings: dict, run: dict) -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+def _before_asking(uri: str) -> None:
+    """Before this process asks a tracking server: it must be reachable (unless known silent: `_answering` then
+    refuses at once) and our deadlines are set."""
+    if urlparse(uri).scheme in ("http", "https"):
+        if not _is_silent(uri):
+            _reachable(uri)
+        _deadlines()
+
+
 def _reachable(uri: str, timeout: float = 5.0) -> None:
     """An http(s) tracking server that does not answer would otherwise cost minutes of the client's retries."""
     parsed = urlparse(uri)
@@ -164,10 +173,7 @@ class _MLflow:
         import mlflow  # noqa: F401  (not installed: ImportError, the policy's one line)
 
         self.uri = uri = mlflow_uri(settings, run)
-        if urlparse(uri).scheme in ("http", "https"):
-            if not _is_silent(uri):
-                _reachable(uri)
-            _deadlines()
+        _before_asking(uri)
         with _answering(uri), _hushed():
             self._open(settings, run, uri)
 
@@ -279,11 +285,9 @@ def finish_sweep(settings: dict, sweep: dict, figures: list, failed: bool) -> No
     import mlflow  # noqa: F401
 
     uri = mlflow_uri(settings, sweep)
-    if urlparse(uri).scheme in ("http", "https"):
-        if _is_silent(uri):
-            return
-        _reachable(uri)
-        _deadlines()
+    if _is_silent(uri):
+        return
+    _before_asking(uri)
     from mlflow.tracking import MlflowClient
 
     with _answering(uri), _hushed():
